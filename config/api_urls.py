@@ -1,0 +1,6 @@
+from django.urls import include, path
+
+urlpatterns = [
+    path("registry/", include("registry.api.urls")),
+    path("", include("registry.api.job_urls")),
+]

@@ -1,0 +1,1 @@
+# Consent models arrive with the consent issue.

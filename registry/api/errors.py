@@ -1,0 +1,27 @@
+"""Every API error as JSON; validation errors as {"errors": {field: [messages]}}."""
+from django.core.exceptions import ValidationError as DjangoValidationError
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+
+def _as_field_errors(detail) -> dict:
+    if isinstance(detail, dict):
+        return {field: value if isinstance(value, (list, dict)) else [value] for field, value in detail.items()}
+    if isinstance(detail, list):
+        return {"non_field_errors": detail}
+    return {"non_field_errors": [detail]}
+
+
+def exception_handler(exc, context):
+    if isinstance(exc, DjangoValidationError):
+        # A service refused the input (full_clean): the same 400 as a serializer error.
+        exc = exceptions.ValidationError(
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
+    response = drf_exception_handler(exc, context)
+    if response is None:
+        return None
+    if isinstance(exc, exceptions.ValidationError):
+        return Response({"errors": _as_field_errors(response.data)}, status=status.HTTP_400_BAD_REQUEST)
+    return response

@@ -1,0 +1,18 @@
+from django.apps import AppConfig
+from django.contrib.admin.apps import AdminConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class DPODeskAdminConfig(AdminConfig):
+    default_site = "registry.admin_site.DPODeskAdminSite"
+
+
+class RegistryConfig(AppConfig):
+    name = "registry"
+    verbose_name = _("Processing register")
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the data-map system check)
+        from .datamap import autodiscover
+
+        autodiscover()

@@ -1,0 +1,35 @@
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from .models import Purpose, PurposeVersion
+
+
+class RegisterExportForm(forms.Form):
+    format = forms.ChoiceField(
+        label=_("Format"),
+        choices=[
+            ("pdf", _("PDF document (prepared as a job)")),
+            ("ods", _("ODS workbook, CNIL register model")),
+            ("csv", _("CSV, CNIL model columns")),
+            ("jsonld", _("JSON-LD, W3C Data Privacy Vocabulary")),
+        ],
+        widget=forms.RadioSelect,
+        initial="pdf",
+    )
+
+
+class PurposeAdminForm(forms.ModelForm):
+    """The admin's purpose form: when the text shown to contacts changes, the DPO says how much."""
+
+    change_kind = forms.ChoiceField(
+        label=_("If the text shown to contacts changed"),
+        choices=[("", "—"), (PurposeVersion.ChangeKind.MINOR, PurposeVersion.ChangeKind.MINOR.label),
+                 (PurposeVersion.ChangeKind.MATERIAL, PurposeVersion.ChangeKind.MATERIAL.label)],
+        required=False,
+        help_text=_("A material change makes earlier consents lapse: contacts must consent again."),
+    )
+    change_note = forms.CharField(label=_("Reason for the change"), required=False, max_length=255)
+
+    class Meta:
+        model = Purpose
+        fields = "__all__"

@@ -1,0 +1,89 @@
+"""Reads on the register and the job journal."""
+from __future__ import annotations
+
+from django.core import signing
+from django.db.models import Prefetch, QuerySet
+from django.urls import reverse
+
+from .models import ActivityDataCategory, Job, Organisation, ProcessingActivity, Purpose, Transfer
+
+DOWNLOAD_SALT = "registry.job-download"
+
+
+def organisation_get() -> Organisation | None:
+    return Organisation.objects.order_by("pk").first()
+
+
+def activities_for_export(*, include_drafts: bool = False) -> QuerySet[ProcessingActivity]:
+    """Every activity of the register with all it refers to, in as few queries as possible."""
+    activities = ProcessingActivity.objects.exclude(status=ProcessingActivity.Status.RETIRED)
+    if not include_drafts:
+        activities = activities.exclude(status=ProcessingActivity.Status.DRAFT)
+    return activities.order_by("reference").prefetch_related(
+        Prefetch(
+            "purposes",
+            queryset=Purpose.objects.order_by("position", "slug").prefetch_related(
+                "channels", "data_subject_categories"
+            ),
+        ),
+        "data_subject_categories",
+        Prefetch(
+            "data_category_links",
+            queryset=ActivityDataCategory.objects.select_related("category").order_by(
+                "category__position", "category__code"
+            ),
+        ),
+        "recipients__recipient_type",
+        "processors__country",
+        "security_measures",
+        Prefetch("transfers", queryset=Transfer.objects.select_related("country", "safeguard")),
+    )
+
+
+def activity_completeness_problems(*, activity: ProcessingActivity) -> list[str]:
+    """What the register still misses for this activity (shown as a warning to the DPO)."""
+    from django.utils.translation import gettext as _
+
+    problems = []
+    purposes = list(activity.purposes.all())
+    if not purposes:
+        problems.append(_("no purpose"))
+    if any(not p.legal_basis for p in purposes):
+        problems.append(_("a purpose has no legal basis"))
+    if any(not p.retention_months and not p.retention_note for p in purposes):
+        problems.append(_("a purpose has no retention rule"))
+    for transfer in activity.transfers.all():
+        if transfer_needs_safeguard(transfer=transfer):
+            problems.append(
+                _("the transfer to %(recipient)s (%(country)s) has no valid safeguard")
+                % {"recipient": transfer.recipient_name, "country": transfer.country}
+            )
+    return problems
+
+
+def transfer_needs_safeguard(*, transfer: Transfer) -> bool:
+    """True when the destination is not covered by an adequacy decision and no valid safeguard is set."""
+    adequacy = transfer.country.adequacy
+    if adequacy in ("eea", "adequate"):
+        return False
+    if adequacy == "adequate_certified" and transfer.dpf_certified:
+        return False
+    return transfer.safeguard is None or not transfer.safeguard.is_valid
+
+
+def job_download_token(*, job: Job) -> str:
+    return signing.TimestampSigner(salt=DOWNLOAD_SALT).sign(str(job.pk))
+
+
+def job_download_url(*, job: Job) -> str | None:
+    if job.status != Job.Status.DONE or not job.output:
+        return None
+    return reverse("registry:job-download", args=[job.pk]) + f"?token={job_download_token(job=job)}"
+
+
+def job_token_valid(*, job_id: int, token: str, max_age: int) -> bool:
+    try:
+        value = signing.TimestampSigner(salt=DOWNLOAD_SALT).unsign(token, max_age=max_age)
+    except signing.BadSignature:
+        return False
+    return value == str(job_id)

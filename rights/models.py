@@ -1,0 +1,1 @@
+# Rights-request models arrive with the rights issue.

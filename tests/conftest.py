@@ -1,0 +1,108 @@
+"""Shared test set-up: files and mail under tmp_path, Celery eager outside integration tests,
+and in CI (CI=true) a skipped integration or browser test fails the run."""
+from __future__ import annotations
+
+import os
+
+import pytest
+from django.apps import apps as django_apps
+from django.core.files.storage import FileSystemStorage, storages
+from django.db import models
+
+from config.celery_app import app as celery_app
+
+REQUIRED_IN_CI = ("tests/integration/", "tests/e2e/")
+_skipped_required: list[str] = []
+
+
+def pytest_runtest_logreport(report):
+    if report.skipped and any(part in report.nodeid for part in REQUIRED_IN_CI):
+        _skipped_required.append(report.nodeid)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if os.environ.get("CI", "").lower() in {"1", "true", "yes"} and _skipped_required:
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        message = "CI=true but integration/browser tests were skipped:\n  " + "\n  ".join(_skipped_required)
+        if reporter:
+            reporter.write_line(message, red=True, bold=True)
+        session.exitstatus = 1
+
+
+def _private_file_fields():
+    private = storages["private"]
+    for model in django_apps.get_models():
+        for field in model._meta.get_fields():
+            if isinstance(field, models.FileField) and (
+                field.storage is private or getattr(field, "_storage_callable", None) is not None
+            ):
+                yield field
+
+
+@pytest.fixture(autouse=True)
+def _isolated_files(settings, tmp_path, monkeypatch):
+    """Media, private files and mail go to this test's tmp_path."""
+    settings.MEDIA_ROOT = str(tmp_path / "media")
+    settings.EMAIL_FILE_PATH = str(tmp_path / "mail")
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    private_root = tmp_path / "private"
+    private = FileSystemStorage(location=str(private_root), base_url=None)
+    for field in _private_file_fields():
+        monkeypatch.setattr(field, "storage", private)
+    return private_root
+
+
+@pytest.fixture(autouse=True)
+def _celery_eager(request):
+    """Unit tests run tasks in-process; integration tests talk to a real worker."""
+    if request.node.get_closest_marker("integration"):
+        yield
+        return
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture
+def reference_data(db):
+    """The migrations' reference rows (re-seeded: a transactional test's flush removes them)."""
+    from registry.reference_data import seed_reference_data
+
+    seed_reference_data(django_apps)
+
+
+@pytest.fixture
+def roles(db):
+    from registry.roles import sync_roles
+
+    sync_roles(django_apps)
+
+
+def _user_in(role: str, username: str, *, is_staff: bool = True):
+    from django.contrib.auth.models import Group, User
+
+    user = User.objects.create_user(username=username, password="pw-" + username + "-2026!", is_staff=is_staff,
+                                    email=f"{username}@example.org")
+    user.groups.add(Group.objects.get(name=role))
+    return user
+
+
+@pytest.fixture
+def dpo_user(roles):
+    return _user_in("dpo", "dpo")
+
+
+@pytest.fixture
+def staff_user(roles):
+    return _user_in("staff", "staffer")
+
+
+@pytest.fixture
+def auditor_user(roles):
+    return _user_in("auditor", "auditor")
+
+
+@pytest.fixture
+def integration_user(roles):
+    return _user_in("integration", "crm", is_staff=False)
