@@ -44,7 +44,7 @@ def datamap_view(request):
         **admin.site.each_context(request),
         "title": _("Data map"),
         "sources": sources,
-        "exemptions": datamap.exemptions(),
+        "exemptions": [{"label": e.model._meta.label, "reason": e.reason} for e in datamap.exemptions()],
     }
     return TemplateResponse(request, "admin/registry/datamap.html", context)
 

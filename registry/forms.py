@@ -33,3 +33,15 @@ class PurposeAdminForm(forms.ModelForm):
     class Meta:
         model = Purpose
         fields = "__all__"
+
+    def _post_clean(self):
+        super()._post_clean()  # fields copied onto the instance and validated
+        from . import services
+
+        for field, messages in services.purpose_rule_errors(purpose=self.instance).items():
+            for message in messages:
+                self.add_error(field if field in self.fields else None, message)
+        error = services.purpose_change_kind_error(purpose=self.instance,
+                                                   change_kind=self.cleaned_data.get("change_kind", ""))
+        if error:
+            self.add_error("change_kind", error)

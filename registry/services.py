@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .job_kinds import handler_for
-from .models import Job, Purpose, PurposeVersion
+from .models import Job, ProcessingActivity, Purpose, PurposeVersion
 
 logger = logging.getLogger(__name__)
 
@@ -69,25 +69,38 @@ def purpose_text_changed(*, purpose: Purpose) -> bool:
     return any(getattr(current, name) != getattr(purpose, name) for name in PURPOSE_TEXT_FIELDS)
 
 
+def purpose_rule_errors(*, purpose: Purpose) -> dict[str, list[str]]:
+    """The register's rules on a purpose, beyond field validation."""
+    errors: dict[str, list[str]] = {}
+    if purpose.legal_basis == "legitimate_interests" and not purpose.legitimate_interest.strip():
+        errors["legitimate_interest"] = [_("Say which legitimate interest is pursued (Art. 13(1)(d)).")]
+    if purpose.retention_months and not purpose.retention_start:
+        errors["retention_start"] = [_("Say when the retention period starts.")]
+    if purpose.consent_validity_months and purpose.legal_basis not in ("", "consent"):
+        errors["consent_validity_months"] = [_("A consent validity only applies to a purpose based on consent.")]
+    return errors
+
+
 def purpose_validate(*, purpose: Purpose) -> None:
-    """Field validation plus the register's rules on a purpose."""
+    """Field validation plus the register's rules; one ValidationError listing every problem."""
     errors: dict[str, list[str]] = {}
     try:
         purpose.full_clean(exclude=["version"])
     except ValidationError as exc:
         errors.update(exc.message_dict)
-    if purpose.legal_basis == "legitimate_interests" and not purpose.legitimate_interest.strip():
-        errors.setdefault("legitimate_interest", []).append(
-            _("Say which legitimate interest is pursued (Art. 13(1)(d)).")
-        )
-    if purpose.retention_months and not purpose.retention_start:
-        errors.setdefault("retention_start", []).append(_("Say when the retention period starts."))
-    if purpose.consent_validity_months and purpose.legal_basis not in ("", "consent"):
-        errors.setdefault("consent_validity_months", []).append(
-            _("A consent validity only applies to a purpose based on consent.")
-        )
+    for field, messages in purpose_rule_errors(purpose=purpose).items():
+        errors.setdefault(field, []).extend(messages)
     if errors:
         raise ValidationError(errors)
+
+
+def purpose_change_kind_error(*, purpose: Purpose, change_kind: str) -> str | None:
+    """A message when the shown text changed and the caller did not say how much."""
+    if purpose_text_changed(purpose=purpose) and change_kind not in (
+        PurposeVersion.ChangeKind.MINOR, PurposeVersion.ChangeKind.MATERIAL
+    ):
+        return _("The text shown to contacts changed: say whether the change is minor or material.")
+    return None
 
 
 @transaction.atomic
@@ -107,10 +120,9 @@ def purpose_update(
         setattr(purpose, name, value)
     purpose_validate(purpose=purpose)
     if purpose_text_changed(purpose=purpose):
-        if change_kind not in (PurposeVersion.ChangeKind.MINOR, PurposeVersion.ChangeKind.MATERIAL):
-            raise ValidationError(
-                {"change_kind": [_("The text shown to contacts changed: say whether the change is minor or material.")]}
-            )
+        error = purpose_change_kind_error(purpose=purpose, change_kind=change_kind)
+        if error:
+            raise ValidationError({"change_kind": [error]})
         # Lock the row so two editors cannot both make the same version number.
         current = Purpose.objects.select_for_update().get(pk=purpose.pk)
         purpose.version = current.version + 1
@@ -215,3 +227,22 @@ def job_sweep_stranded() -> list[int]:
         logger.warning("re-enqueueing stranded job %s", job_id)
         job_enqueue(job_id=job_id)
     return job_ids
+
+
+# --- Activities ---------------------------------------------------------------------------
+
+ACTIVITY_M2M = ("data_subject_categories", "recipients", "processors", "security_measures")
+
+
+@transaction.atomic
+def activity_save(*, activity: ProcessingActivity | None = None, **fields: Any) -> ProcessingActivity:
+    """Create (``activity`` None) or change an activity; many-to-many fields are given as iterables."""
+    relations = {name: fields.pop(name) for name in ACTIVITY_M2M if name in fields}
+    activity = activity or ProcessingActivity()
+    for name, value in fields.items():
+        setattr(activity, name, value)
+    activity.full_clean()
+    activity.save()
+    for name, values in relations.items():
+        getattr(activity, name).set(values)
+    return activity
