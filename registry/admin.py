@@ -2,6 +2,7 @@
 from django.contrib import admin, messages
 from django.db.models import Count, Q
 from django.utils.html import format_html
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -215,7 +216,7 @@ class ProcessingActivityAdmin(SimpleHistoryAdmin):
     def completeness(self, obj):
         problems = selectors.activity_completeness_problems(activity=obj)
         if not problems:
-            return format_html('<span class="dpo-complete">✔</span>')
+            return mark_safe('<span class="dpo-complete">✔</span>')
         return format_html('<span class="dpo-incomplete" title="{}">⚠ {}</span>', "; ".join(problems), problems[0])
 
     def change_view(self, request, object_id, form_url="", extra_context=None):
@@ -230,13 +231,22 @@ class ProcessingActivityAdmin(SimpleHistoryAdmin):
     def save_formset(self, request, form, formset, change):
         if formset.model is not Purpose:
             return super().save_formset(request, form, formset, change)
-        for obj in formset.deleted_objects:
-            obj.delete()
+        # The admin's change message reads these three lists, which formset.save() would fill.
+        formset.new_objects, formset.changed_objects, formset.deleted_objects = [], [], []
         for inline_form in formset.forms:
-            if inline_form in formset.deleted_forms or not inline_form.has_changed():
+            if inline_form in formset.deleted_forms:
+                if inline_form.instance.pk:
+                    formset.deleted_objects.append(inline_form.instance)
+                    inline_form.instance.delete()
                 continue
-            purpose_save_from_form(inline_form, user=request.user, activity=form.instance)
-
+            if not inline_form.has_changed():
+                continue
+            created = inline_form.instance.pk is None
+            purpose = purpose_save_from_form(inline_form, user=request.user, activity=form.instance)
+            if created:
+                formset.new_objects.append(purpose)
+            else:
+                formset.changed_objects.append((purpose, inline_form.changed_data))
 
 def purpose_save_from_form(form: PurposeAdminForm, *, user, activity=None):
     """One path for the purpose admin page and the activity inline: the versioning services."""

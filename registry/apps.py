@@ -14,5 +14,6 @@ class RegistryConfig(AppConfig):
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the data-map system check)
         from .datamap import autodiscover
+        from .exports import pdf  # noqa: F401  (registers the register_pdf job kind)
 
         autodiscover()

@@ -70,3 +70,60 @@ def channel(code: str = "email"):
 
 def seeded_apps():
     return django_apps
+
+
+# --- Register details (added for the PDF export tests) ---------------------------------------
+
+
+def data_category(code: str = "identity", *, special_category: bool = False, **defaults):
+    group = "sensitive" if special_category else "identity"
+    return ref(m.DataCategory, code, cnil_group=defaults.pop("cnil_group", group),
+               special_category=special_category, **defaults)
+
+
+def country(code: str = "us", *, adequacy: str = "adequate_certified", **defaults):
+    return ref(m.Country, code, adequacy=adequacy, iso_code=defaults.pop("iso_code", code[:2].upper()), **defaults)
+
+
+class RecipientFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = m.Recipient
+
+    name = factory.Sequence(lambda n: f"Destinataire {n}")
+    recipient_type = factory.LazyFunction(lambda: ref(m.RecipientType, "internal"))
+
+
+class ProcessorFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = m.Processor
+
+    name = factory.Sequence(lambda n: f"Sous-traitant {n}")
+    service = "Hébergement"
+
+
+class ActivityDataCategoryFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = m.ActivityDataCategory
+
+    activity = factory.SubFactory(ActivityFactory)
+    category = factory.LazyFunction(data_category)
+    retention = "3 ans"
+
+
+class TransferFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = m.Transfer
+
+    activity = factory.SubFactory(ActivityFactory)
+    recipient_name = factory.Sequence(lambda n: f"Overseas Inc. {n}")
+    country = factory.LazyFunction(country)
+    safeguard = factory.LazyFunction(lambda: ref(m.TransferSafeguard, "scc", gdpr_article="Art. 46(2)(c)"))
+
+
+class JobFactory(factory.django.DjangoModelFactory):
+    """A job row as the journal holds it (no enqueue: use services.job_create for that)."""
+
+    class Meta:
+        model = m.Job
+
+    kind = "register_pdf"

@@ -24,4 +24,6 @@ def exception_handler(exc, context):
         return None
     if isinstance(exc, exceptions.ValidationError):
         return Response({"errors": _as_field_errors(response.data)}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, exceptions.ParseError):
+        return Response({"errors": {"body": [exc.detail]}}, status=status.HTTP_400_BAD_REQUEST)
     return response
