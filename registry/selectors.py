@@ -22,7 +22,7 @@ def activities_for_export(*, include_drafts: bool = False) -> QuerySet[Processin
     return activities.order_by("reference").prefetch_related(
         Prefetch(
             "purposes",
-            queryset=Purpose.objects.order_by("position", "slug").prefetch_related(
+            queryset=Purpose.objects.exclude(status=Purpose.Status.RETIRED).order_by("position", "slug").prefetch_related(
                 "channels", "data_subject_categories"
             ),
         ),
@@ -34,6 +34,7 @@ def activities_for_export(*, include_drafts: bool = False) -> QuerySet[Processin
             ),
         ),
         "recipients__recipient_type",
+        "recipients__country",
         "processors__country",
         "security_measures",
         Prefetch("transfers", queryset=Transfer.objects.select_related("country", "safeguard")),

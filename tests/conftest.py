@@ -6,10 +6,11 @@ import os
 
 import pytest
 from django.apps import apps as django_apps
-from django.core.files.storage import FileSystemStorage, storages
+from django.core.files.storage import storages
 from django.db import models
 
 from config.celery_app import app as celery_app
+from registry.storage import PrivateStorage
 
 REQUIRED_IN_CI = ("tests/integration/", "tests/e2e/")
 _skipped_required: list[str] = []
@@ -46,7 +47,7 @@ def _isolated_files(settings, tmp_path, monkeypatch):
     settings.EMAIL_FILE_PATH = str(tmp_path / "mail")
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     private_root = tmp_path / "private"
-    private = FileSystemStorage(location=str(private_root), base_url=None)
+    private = PrivateStorage(location=str(private_root))
     for field in _private_file_fields():
         monkeypatch.setattr(field, "storage", private)
     return private_root

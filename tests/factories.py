@@ -127,3 +127,64 @@ class JobFactory(factory.django.DjangoModelFactory):
         model = m.Job
 
     kind = "register_pdf"
+
+
+# --- Whole activities (added for the CSV, ODS and JSON-LD export tests) -----------------------
+
+
+def data_subject_category(code: str = "exp-members", **defaults):
+    return ref(m.DataSubjectCategory, code, **defaults)
+
+
+def security_measure(code: str = "exp-encryption", **defaults):
+    return ref(m.SecurityMeasure, code, **defaults)
+
+
+def safeguard(code: str = "exp-scc", **defaults):
+    return ref(m.TransferSafeguard, code, **{"gdpr_article": "46(2)(c)", **defaults})
+
+
+def full_activity(*, purposes: int = 2, **fields) -> m.ProcessingActivity:
+    """An active activity with every part of a register record, labelled with codes of its own
+    (``exp-…``), so it does not depend on the seeded reference tables: ``purposes`` purposes
+    (consent, then legitimate interests, contract…), identity and Art. 9 health data, members, an
+    internal recipient, a processor, two security measures and a transfer to the US under SCCs."""
+    activity = ActivityFactory(**{"dpia_required": True, "security_details": "Journalisation des accès", **fields})
+    bases = ["consent", "legitimate_interests", "contract", "legal_obligation", "public_task", "vital_interests"]
+    members = data_subject_category("exp-members", label_fr="Adhérents", label_en="Members",
+                                    dpv_concept="dpv:Member")
+    for index in range(purposes):
+        basis = bases[index % len(bases)]
+        PurposeFactory(
+            activity=activity, position=index, legal_basis=basis,
+            legitimate_interest="Faire connaître nos activités" if basis == "legitimate_interests" else "",
+            data_subject_categories=[members],
+        )
+    activity.data_subject_categories.add(members)
+    ActivityDataCategoryFactory(
+        activity=activity, description="Nom, prénom", retention="3 ans après la fin de l'adhésion",
+        category=data_category("exp-identity", label_fr="État civil", label_en="Identity"),
+    )
+    ActivityDataCategoryFactory(
+        activity=activity, description="Allergies (sorties)", retention="Durée de la sortie",
+        category=data_category("exp-health", special_category=True, label_fr="Données de santé",
+                               label_en="Health data"),
+    )
+    activity.recipients.add(RecipientFactory(
+        name="Trésorerie", description="Appels de cotisation",
+        recipient_type=ref(m.RecipientType, "exp-internal", label_fr="Service interne qui traite les données"),
+    ))
+    activity.processors.add(ProcessorFactory(name="HébergeurSûr SAS", country=country(
+        "exp-fr", adequacy="eea", iso_code="FR", label_fr="France", label_en="France")))
+    activity.security_measures.add(
+        security_measure("exp-encryption", label_fr="Chiffrement des données", label_en="Encryption"),
+        security_measure("exp-backup", label_fr="Sauvegarde des données", label_en="Backup"),
+    )
+    TransferFactory(
+        activity=activity, recipient_name="MailCloud Inc.", documentation="Contrat du 23/01/2024",
+        country=country("exp-us", adequacy="adequate_certified", iso_code="US", label_fr="États-Unis",
+                        label_en="United States"),
+        safeguard=safeguard("exp-scc", label_fr="Clauses contractuelles types (CCT)",
+                            label_en="Standard contractual clauses"),
+    )
+    return activity

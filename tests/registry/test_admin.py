@@ -147,3 +147,12 @@ def test_auditor_cannot_start_the_pdf_job_staff_can(client, auditor_user, staff_
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(reverse("admin:register_export"), {"format": "pdf"})
     assert response.status_code == 302
+
+
+def test_admin_in_french_by_default_and_english_under_en(client, dpo_user):
+    client.force_login(dpo_user)
+    french = client.get("/admin/").content.decode()
+    english = client.get("/en/admin/").content.decode()
+    assert 'lang="fr"' in french and 'lang="en"' in english
+    switched = client.post("/i18n/setlang/", {"language": "en", "next": "/admin/"})
+    assert switched.status_code == 302 and switched["Location"] == "/en/admin/"

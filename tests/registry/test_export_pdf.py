@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 import io
+import os
 import re
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 import pypdf
 import pytest
@@ -15,8 +19,10 @@ from django.utils import timezone
 from django.utils.translation import gettext, override
 
 from registry import job_kinds, selectors, services
-from registry.exports import pdf  # registers the "register_pdf" job kind (until registry/apps.py does)
-from registry.models import Job, ProcessingActivity, SecurityMeasure
+from registry.exports import pdf
+from registry.models import (
+    Channel, DataSubjectCategory, Job, ProcessingActivity, SecurityMeasure, TransferSafeguard,
+)
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -56,12 +62,16 @@ def output_pdf(job: Job) -> pypdf.PdfReader:
 def register(db):
     """An organisation and three activities (one draft, one retired: neither is exported)."""
     organisation = f.OrganisationFactory(cnil_dpo_designation="DPO-123456")
-    health = f.data_category("health", special_category=True, label_fr="Données de santé", label_en="Health data")
-    identity = f.data_category("identity-data", label_fr="État civil", label_en="Identity")
-    members = f.ref(ProcessingActivity.data_subject_categories.field.related_model, "members",
-                    label_fr="Adhérents", label_en="Members")
-    email = f.channel("email")
-    encryption = f.ref(SecurityMeasure, "encryption", label_fr="Chiffrement", label_en="Encryption")
+    # Codes of our own, so the labels are ours whatever the seeded reference tables hold.
+    health = f.data_category("test-health", special_category=True, label_fr="Données de santé",
+                             label_en="Health data")
+    identity = f.data_category("test-identity", label_fr="État civil", label_en="Identity")
+    members = f.ref(DataSubjectCategory, "test-members", label_fr="Adhérents", label_en="Members")
+    email = f.ref(Channel, "test-email", label_fr="Courriel", label_en="Email")
+    encryption = f.ref(SecurityMeasure, "test-encryption", label_fr="Chiffrement", label_en="Encryption")
+    scc = f.ref(TransferSafeguard, "test-scc", label_fr="Clauses types", label_en="Standard clauses",
+                gdpr_article="Art. 46(2)(c)")
+    usa = f.country("test-us", adequacy="adequate_certified", label_fr="États-Unis", label_en="United States")
 
     adhesions = f.ActivityFactory(reference="ADH-01", name="Gestion des adhésions", dpia_required=True,
                                   dpia_done_on=timezone.localdate() - timedelta(days=30))
@@ -71,7 +81,7 @@ def register(db):
     adhesions.processors.add(f.ProcessorFactory(name="HébergeurSûr SAS"))
     f.ActivityDataCategoryFactory(activity=adhesions, category=identity, retention="Durée de l'adhésion + 3 ans")
     f.ActivityDataCategoryFactory(activity=adhesions, category=health, description="Allergies (sorties)")
-    f.TransferFactory(activity=adhesions, recipient_name="MailCloud Inc.")
+    f.TransferFactory(activity=adhesions, recipient_name="MailCloud Inc.", country=usa, safeguard=scc)
     f.PurposeFactory(activity=adhesions, slug="membership", name_fr="Gestion de l'adhésion",
                      name_en="Membership management", legal_basis="contract", channels=[email])
 
@@ -146,7 +156,7 @@ def test_pdf_in_english(register):
     assert "Faire vivre l'association" in text
     assert "36 months from last contact" in text
     assert "Health data Art. 9 special category" in text
-    assert "MailCloud Inc." in text and "Art. 46(2)(c)" in text
+    assert "MailCloud Inc." in text and "United States" in text and "Standard clauses (Art. 46(2)(c))" in text
     assert "HébergeurSûr SAS" in text and "Trésorerie" in text and "Encryption" in text
     assert "Data protection impact assessment (DPIA) Required. Carried out on" in text
     # The running footer numbers every page as "page X / Y".
@@ -157,7 +167,7 @@ def test_pdf_in_french_uses_the_french_labels(register):
     text = whole_text(render("fr"))
 
     assert "Gestion de l'adhésion" in text and "Membership management" not in text
-    assert "Données de santé" in text and "Chiffrement" in text
+    assert "Données de santé" in text and "Chiffrement" in text and "États-Unis" in text
 
 
 def test_pdf_of_an_empty_register_without_organisation(db):
@@ -190,9 +200,22 @@ def test_pdf_never_fetches_a_url(register, monkeypatch):
 
     assert fetched == []
     assert "169.254.169.254" in text  # shown as text: the template escapes it
+    for url in ("http://169.254.169.254/", "https://fonts.example/x.woff2", "file:///etc/passwd"):
+        with pytest.raises(ValueError):
+            pdf._refuse_every_url()(url)
 
 
 # --- the job ------------------------------------------------------------------------------------
+
+
+def test_the_job_kind_is_registered_at_start_up():
+    """Web and worker processes only run django.setup(): the kind must be known from there."""
+    script = "import django; django.setup(); from registry.job_kinds import known_kinds; print(known_kinds())"
+    result = subprocess.run([sys.executable, "-c", script], cwd=Path(__file__).resolve().parents[2],
+                            capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings"})
+    assert result.returncode == 0, result.stderr
+    assert "'register_pdf'" in result.stdout
 
 
 def test_job_runs_to_done_with_an_output_file(register, django_capture_on_commit_callbacks, _isolated_files):
@@ -412,8 +435,6 @@ def test_download_of_an_unfinished_job_is_not_found(client, db, dpo_user):
 
 
 def test_output_is_never_under_media_url(client, done_job, settings, _isolated_files):
-    from pathlib import Path
-
     stored = Path(done_job.output.path).resolve()
     assert stored.is_relative_to(_isolated_files.resolve())
     assert not stored.is_relative_to(Path(settings.MEDIA_ROOT).resolve())
@@ -421,3 +442,5 @@ def test_output_is_never_under_media_url(client, done_job, settings, _isolated_f
     assert not url.lstrip("/").startswith(settings.MEDIA_URL.lstrip("/"))
     for guess in ("/" + settings.MEDIA_URL.lstrip("/") + done_job.output.name, "/" + done_job.output.name):
         assert client.get(guess).status_code == 404
+    with pytest.raises(ValueError):
+        done_job.output.url  # private storage has no URL at all
