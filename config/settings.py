@@ -33,6 +33,12 @@ SECRET_KEY = os.environ.get("SECRET_KEY") or (_DEV_SECRET_KEY if DEBUG else "")
 if not SECRET_KEY:
     raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is false.")
 
+# Keys the HMACs of suppression entries and of consent evidence. Keep it outside the database
+# and apart from SECRET_KEY in production (rotating SECRET_KEY must not orphan the digests).
+PSEUDONYMISATION_KEY = os.environ.get("PSEUDONYMISATION_KEY") or SECRET_KEY
+# Region used to read national phone numbers (06 12 34 56 78 -> +33612345678).
+PHONE_DEFAULT_REGION = os.environ.get("PHONE_DEFAULT_REGION", "FR")
+
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
@@ -162,6 +168,14 @@ CELERY_BEAT_SCHEDULE = {
     "sweep-stranded-jobs": {
         "task": "registry.tasks.sweep_stranded_jobs",
         "schedule": 300.0,
+    },
+    "expire-consents": {
+        "task": "consent.tasks.expire_due_consents",
+        "schedule": 3600.0,
+    },
+    "lapse-outdated-consents": {
+        "task": "consent.tasks.lapse_outdated_consents",
+        "schedule": 3600.0,
     },
 }
 

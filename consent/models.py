@@ -1,1 +1,188 @@
-# Consent models arrive with the consent issue.
+"""Contacts, the append-only consent ledger and the current-consent table derived from it."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from simple_history.models import HistoricalRecords
+
+from registry.models import Channel, DataSubjectCategory, Purpose, private_storage
+
+
+class Contact(models.Model):
+    """A data subject. Email is normalised and unique when present; a shared phone is allowed."""
+
+    email = models.EmailField(_("email"), max_length=254, blank=True)
+    phone = models.CharField(_("phone (E.164)"), max_length=20, blank=True, db_index=True)
+    first_name = models.CharField(_("first name"), max_length=150, blank=True)
+    last_name = models.CharField(_("last name"), max_length=150, blank=True)
+    address_line1 = models.CharField(_("address"), max_length=255, blank=True)
+    address_line2 = models.CharField(_("address (continued)"), max_length=255, blank=True)
+    postal_code = models.CharField(_("postal code"), max_length=12, blank=True)
+    city = models.CharField(_("city"), max_length=120, blank=True)
+    country = models.CharField(_("country"), max_length=2, blank=True, default="FR")
+    language = models.CharField(_("language"), max_length=8, choices=settings.LANGUAGES, default="fr")
+    external_ref = models.CharField(_("external reference"), max_length=120, blank=True,
+                                    help_text=_("The contact's identifier in the CRM or another system."))
+    source = models.CharField(_("source of collection"), max_length=255, blank=True,
+                              help_text=_("Where the data came from: form, event, import file, partner…"))
+    collected_at = models.DateTimeField(_("collected at"), default=timezone.now)
+    data_subject_categories = models.ManyToManyField(
+        DataSubjectCategory, verbose_name=_("data-subject categories"), blank=True, related_name="contacts"
+    )
+    restricted = models.BooleanField(_("processing restricted (Art. 18)"), default=False)
+    anonymised_at = models.DateTimeField(_("anonymised at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    history = HistoricalRecords(m2m_fields=[data_subject_categories])
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("contact")
+        verbose_name_plural = _("contacts")
+        constraints = [
+            models.UniqueConstraint(fields=["email"], condition=~Q(email=""), name="contact_email_unique"),
+            models.UniqueConstraint(fields=["external_ref"], condition=~Q(external_ref=""),
+                                    name="contact_external_ref_unique"),
+        ]
+
+    def __str__(self) -> str:
+        if self.anonymised_at:
+            return _("Anonymised contact #%(id)s") % {"id": self.pk}
+        name = f"{self.first_name} {self.last_name}".strip()
+        return name or self.email or self.phone or f"#{self.pk}"
+
+
+class Notice(models.Model):
+    """The full text shown at collection, once per language, keyed by its SHA-256."""
+
+    sha256 = models.CharField(_("SHA-256"), max_length=64, unique=True)
+    language = models.CharField(_("language"), max_length=8)
+    text = models.TextField(_("text"))
+    created_at = models.DateTimeField(_("first shown"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("notice")
+        verbose_name_plural = _("notices")
+
+    def __str__(self) -> str:
+        return f"{self.language} {self.sha256[:12]}"
+
+
+class Action(models.TextChoices):
+    PENDING = "pending", _("Pending (double opt-in sent)")
+    GRANTED = "granted", _("Granted")
+    REFUSED = "refused", _("Refused")
+    WITHDRAWN = "withdrawn", _("Withdrawn")
+    EXPIRED = "expired", _("Expired")
+    OBJECTED = "objected", _("Objected")
+    OBJECTION_LIFTED = "objection_lifted", _("Objection lifted")
+    LAPSED = "lapsed", _("Lapsed (purpose retired or materially changed)")
+
+
+class Method(models.TextChoices):
+    WEB_FORM = "web_form", _("Web form")
+    STAFF_FORM = "staff_form", _("Staff form")
+    PHONE = "phone", _("Phone")
+    PAPER = "paper", _("Paper")
+    EVENT = "event", _("Event")
+    IMPORT = "import", _("Import")
+    API = "api", _("API")
+    DOUBLE_OPT_IN = "double_opt_in", _("Double opt-in confirmation")
+    PREFERENCE_CENTRE = "preference_centre", _("Preference centre")
+    UNSUBSCRIBE = "unsubscribe", _("Unsubscribe link")
+    RIGHTS_REQUEST = "rights_request", _("Rights request")
+    ERASURE = "erasure", _("Erasure")
+    EXPIRY = "expiry", _("Expiry")
+    REGISTER_CHANGE = "register_change", _("Register change")
+
+
+class ConsentEvent(models.Model):
+    """One entry of the append-only ledger. Never updated or deleted by the app (a PostgreSQL
+    trigger enforces it), except the clearing of personal evidence on erasure, which the
+    hash chain survives because it covers a keyed digest of that evidence."""
+
+    sequence = models.BigIntegerField(_("sequence"), unique=True, editable=False)
+    contact = models.ForeignKey(Contact, verbose_name=_("contact"), on_delete=models.PROTECT, related_name="events")
+    purpose = models.ForeignKey(Purpose, verbose_name=_("purpose"), on_delete=models.PROTECT, related_name="+")
+    purpose_version = models.PositiveIntegerField(_("purpose version"))
+    channel = models.ForeignKey(Channel, verbose_name=_("channel"), on_delete=models.PROTECT, related_name="+")
+    action = models.CharField(_("action"), max_length=20, choices=Action.choices)
+    method = models.CharField(_("method"), max_length=20, choices=Method.choices)
+    effective_at = models.DateTimeField(_("effective at"))
+    recorded_at = models.DateTimeField(_("recorded at"))
+    notice = models.ForeignKey(Notice, verbose_name=_("notice shown"), on_delete=models.PROTECT, null=True,
+                               blank=True, related_name="events")
+    collection_form = models.CharField(_("collection form"), max_length=80, blank=True)
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("recorded by"), on_delete=models.PROTECT,
+                                    null=True, blank=True, related_name="+")
+    evidence_ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
+    evidence_user_agent = models.CharField(_("user agent"), max_length=512, blank=True)
+    evidence_note = models.TextField(_("note"), blank=True)
+    evidence_document = models.FileField(_("scanned document"), storage=private_storage,
+                                         upload_to="consent/evidence/%Y/%m/", blank=True)
+    evidence_digest = models.CharField(_("evidence digest"), max_length=64)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=120, null=True, blank=True, unique=True)
+    previous_hash = models.CharField(_("previous hash"), max_length=64)
+    hash = models.CharField(_("hash"), max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["sequence"]
+        indexes = [models.Index(fields=["contact", "purpose", "channel", "sequence"])]
+        verbose_name = _("consent event")
+        verbose_name_plural = _("consent events")
+
+    def __str__(self) -> str:
+        return f"#{self.sequence} {self.action} {self.purpose_id}/{self.channel_id}"
+
+
+class ConsentState(models.Model):
+    """Current consent of a contact for a purpose on a channel: the fold of its events, written
+    only by consent.services in the transaction that appends the event."""
+
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consent_states")
+    purpose = models.ForeignKey(Purpose, on_delete=models.CASCADE, related_name="+")
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+")
+    status = models.CharField(_("status"), max_length=20, choices=Action.choices)
+    purpose_version = models.PositiveIntegerField(_("purpose version"))
+    since = models.DateTimeField(_("since"))
+    expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
+    last_event = models.ForeignKey(ConsentEvent, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        verbose_name = _("current consent")
+        verbose_name_plural = _("current consents")
+        constraints = [
+            models.UniqueConstraint(fields=["contact", "purpose", "channel"], name="consent_state_unique"),
+        ]
+        indexes = [
+            # The audience of one purpose x channel: granted rows only.
+            models.Index(fields=["purpose", "channel", "contact"], condition=Q(status="granted"),
+                         name="consent_state_granted_idx"),
+        ]
+
+
+class SuppressionEntry(models.Model):
+    """An address or number that must never be contacted on a channel, kept as a keyed HMAC only."""
+
+    class Source(models.TextChoices):
+        OPPOSITION_LIST = "opposition_list", _("Imported opposition list")
+        ERASURE = "erasure", _("Erasure")
+        UNSUBSCRIBE = "unsubscribe", _("Unsubscribe")
+        MANUAL = "manual", _("Entered by staff")
+
+    channel = models.ForeignKey(Channel, verbose_name=_("channel"), on_delete=models.PROTECT, related_name="+")
+    digest = models.CharField(_("keyed digest"), max_length=64)
+    source = models.CharField(_("source"), max_length=20, choices=Source.choices)
+    note = models.CharField(_("note"), max_length=255, blank=True)
+    created_at = models.DateTimeField(_("added"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("suppression entry")
+        verbose_name_plural = _("suppression entries")
+        constraints = [models.UniqueConstraint(fields=["channel", "digest"], name="suppression_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.channel_id}:{self.digest[:12]}"

@@ -41,6 +41,15 @@ class PurposeAdminForm(forms.ModelForm):
         for field, messages in services.purpose_rule_errors(purpose=self.instance).items():
             for message in messages:
                 self.add_error(field if field in self.fields else None, message)
+        channels = self.cleaned_data.get("channels")
+        categories = self.cleaned_data.get("data_subject_categories")
+        if channels is not None and categories is not None:
+            for field, messages in services.purpose_channel_rule_errors(
+                legal_basis=self.instance.legal_basis, direct_marketing=self.instance.direct_marketing,
+                channel_codes=[c.code for c in channels], category_codes=[c.code for c in categories],
+            ).items():
+                for message in messages:
+                    self.add_error(field, message)
         error = services.purpose_change_kind_error(purpose=self.instance,
                                                    change_kind=self.cleaned_data.get("change_kind", ""))
         if error:

@@ -51,6 +51,7 @@ def purpose_create(
     purpose = Purpose(**fields)
     purpose.version = 1
     purpose_validate(purpose=purpose)
+    _check_channel_rules(purpose, channels, data_subject_categories)
     purpose.save()
     if channels is not None:
         purpose.channels.set(channels)
@@ -79,6 +80,49 @@ def purpose_rule_errors(*, purpose: Purpose) -> dict[str, list[str]]:
     if purpose.consent_validity_months and purpose.legal_basis not in ("", "consent"):
         errors["consent_validity_months"] = [_("A consent validity only applies to a purpose based on consent.")]
     return errors
+
+
+# Prospecting without prior consent (opt-out) is lawful on these channels only for these people:
+# email and SMS, customers about analogous products (soft opt-in) and professionals about their
+# profession (CPCE L.34-5); phone, since 11 August 2026, no consumer but existing customers
+# under a current contract (Code de la consommation L.223-1). Postal prospecting stays opt-out.
+OPT_OUT_AUDIENCES = {
+    "email": {"customer", "professional_contact"},
+    "sms": {"customer", "professional_contact"},
+    "phone": {"customer", "professional_contact"},
+}
+
+
+def purpose_channel_rule_errors(*, legal_basis: str, direct_marketing: bool, channel_codes: Iterable[str],
+                                category_codes: Iterable[str]) -> dict[str, list[str]]:
+    """The French prospecting rules on an opt-out (non-consent) marketing purpose."""
+    if legal_basis in ("", "consent") or not direct_marketing:
+        return {}
+    categories = set(category_codes)
+    errors = []
+    for code in sorted(set(channel_codes) & set(OPT_OUT_AUDIENCES)):
+        allowed = OPT_OUT_AUDIENCES[code]
+        if not categories or not categories <= allowed:
+            if code == "phone":
+                errors.append(_("Phone prospecting of consumers needs their prior consent since 11 August 2026 "
+                                "(Code de la consommation L.223-1): limit this purpose to existing customers or "
+                                "professional contacts, or base it on consent."))
+            else:
+                errors.append(_("Prospecting by %(channel)s needs prior consent (CPCE L.34-5), unless the purpose "
+                                "is limited to existing customers (analogous products) or professional contacts: "
+                                "limit its data-subject categories or base it on consent.") % {"channel": code})
+    return {"channels": errors} if errors else {}
+
+
+def _check_channel_rules(purpose: Purpose, channels: Iterable | None, categories: Iterable | None) -> None:
+    channel_codes = [c.code for c in channels] if channels is not None else (
+        list(purpose.channels.values_list("code", flat=True)) if purpose.pk else [])
+    category_codes = [c.code for c in categories] if categories is not None else (
+        list(purpose.data_subject_categories.values_list("code", flat=True)) if purpose.pk else [])
+    errors = purpose_channel_rule_errors(legal_basis=purpose.legal_basis, direct_marketing=purpose.direct_marketing,
+                                         channel_codes=channel_codes, category_codes=category_codes)
+    if errors:
+        raise ValidationError(errors)
 
 
 def purpose_validate(*, purpose: Purpose) -> None:
@@ -119,6 +163,7 @@ def purpose_update(
     for name, value in fields.items():
         setattr(purpose, name, value)
     purpose_validate(purpose=purpose)
+    _check_channel_rules(purpose, channels, data_subject_categories)
     if purpose_text_changed(purpose=purpose):
         error = purpose_change_kind_error(purpose=purpose, change_kind=change_kind)
         if error:

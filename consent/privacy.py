@@ -1,0 +1,46 @@
+"""The consent app's data-map declarations."""
+from registry.datamap import Blank, FixedToken, KeyedHash, PersonalField, TruncateDate, datamap
+
+from .models import ConsentEvent, ConsentState, Contact, Notice, SuppressionEntry
+
+
+datamap.declare(
+    Contact,
+    fields={
+        "email": PersonalField("contact_details", KeyedHash()),
+        "phone": PersonalField("contact_details", KeyedHash()),
+        "first_name": PersonalField("identity", FixedToken("anonyme")),
+        "last_name": PersonalField("identity", FixedToken("anonyme")),
+        "address_line1": PersonalField("contact_details", Blank()),
+        "address_line2": PersonalField("contact_details", Blank()),
+        "postal_code": PersonalField("contact_details", Blank()),
+        "city": PersonalField("contact_details", Blank()),
+        "external_ref": PersonalField("identity", Blank()),
+        "collected_at": PersonalField("consent_records", TruncateDate("month")),
+    },
+    purposes=[],
+    subject=lambda contact: Contact.objects.filter(pk=contact.pk),
+    description="The data subjects: identity and contact details, where they came from.",
+)
+datamap.declare(
+    ConsentEvent,
+    fields={
+        "evidence_ip": PersonalField("connection", Blank()),
+        "evidence_user_agent": PersonalField("connection", Blank()),
+        "evidence_note": PersonalField("consent_records", Blank()),
+        "evidence_document": PersonalField("consent_records", Blank()),
+    },
+    purposes=[],
+    subject=lambda contact: ConsentEvent.objects.filter(contact=contact),
+    description="The consent ledger (append-only): erasure clears the personal evidence only; "
+    "the chain covers its keyed digest.",
+)
+datamap.declare(
+    ConsentState,
+    fields={},
+    purposes=[],
+    subject=lambda contact: ConsentState.objects.filter(contact=contact),
+    description="Current consent per purpose and channel, derived from the ledger.",
+)
+datamap.exempt(Notice, reason="The texts shown at collection: the same for everyone, no personal data.")
+datamap.exempt(SuppressionEntry, reason="Keyed HMACs only, never the clear address or number.")

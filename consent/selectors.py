@@ -1,0 +1,187 @@
+"""Reads on contacts and consent: finding a contact, and may we reach them?"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from datetime import datetime
+
+from django.core.exceptions import ValidationError
+from django.db.models import Max, Q
+from django.utils import timezone
+
+from registry.models import Channel, LegalBasis, Purpose, PurposeVersion
+
+from .models import Action, ConsentEvent, ConsentState, Contact, SuppressionEntry
+from .normalise import normalise_email, normalise_phone, suppression_digest
+
+# Statuses and reasons of the check, exactly as the API contract (design §4) names them.
+STATUS_NONE = "none"
+
+
+class Reason:
+    CONSENT_GRANTED = "consent_granted"
+    NO_CONSENT = "no_consent"
+    WITHDRAWN = "withdrawn"
+    EXPIRED = "expired"
+    OUTDATED_VERSION = "outdated_version"
+    OBJECTED = "objected"
+    NOT_IN_CATEGORY = "not_in_category"
+    CHANNEL_NOT_ALLOWED = "channel_not_allowed"
+    RESTRICTED = "restricted"
+    SUPPRESSED = "suppressed"
+    ANONYMISED = "anonymised"
+    UNKNOWN_CONTACT = "unknown_contact"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    allowed: bool
+    status: str
+    reason: str
+    since: datetime | None = None
+    expires_at: datetime | None = None
+    regime: str = "consent"  # "consent" (opt-in) or "opt_out"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+def contact_find(*, contact_id: int | None = None, email: str = "", phone: str = "",
+                 external_ref: str = "") -> Contact | None:
+    """The contact with this id, email, phone or external reference (exactly one given).
+    A phone shared by several contacts finds the oldest one."""
+    if contact_id is not None:
+        return Contact.objects.filter(pk=contact_id).first()
+    if email:
+        return Contact.objects.filter(email=normalise_email(email)).first()
+    if phone:
+        return Contact.objects.filter(phone=normalise_phone(phone)).order_by("pk").first()
+    if external_ref:
+        return Contact.objects.filter(external_ref=external_ref.strip()).first()
+    return None
+
+
+def contact_duplicate_candidates(*, contact: Contact) -> list[Contact]:
+    """Other contacts holding the same phone number (landlines are shared: a candidate, not an error)."""
+    if not contact.phone:
+        return []
+    return list(Contact.objects.filter(phone=contact.phone).exclude(pk=contact.pk).order_by("pk"))
+
+
+def contact_addresses(*, contact: Contact) -> dict[str, str]:
+    """The contact's address per channel code, in normal form."""
+    postal = " ".join(filter(None, [contact.address_line1, contact.address_line2, contact.postal_code, contact.city]))
+    return {"email": contact.email, "sms": contact.phone, "phone": contact.phone, "postal": postal}
+
+
+def is_suppressed(*, contact: Contact, channel: Channel) -> bool:
+    address = contact_addresses(contact=contact).get(channel.code, "")
+    if not address:
+        return False
+    try:
+        digest = suppression_digest(channel.code, address)
+    except ValidationError:  # an address that no longer parses cannot match a normalised entry
+        return False
+    return SuppressionEntry.objects.filter(channel=channel, digest=digest).exists()
+
+
+def purpose_material_version(*, purpose: Purpose) -> int:
+    """The version of the latest material change of the purpose's text (grants before it lapse)."""
+    return PurposeVersion.objects.filter(purpose=purpose, change_kind=PurposeVersion.ChangeKind.MATERIAL).aggregate(
+        v=Max("version"))["v"] or 0
+
+
+def effective_status(*, state: ConsentState | None, purpose: Purpose, material_version: int,
+                     now: datetime) -> str:
+    """The state's status as of ``now``: a grant past its validity is expired, a grant given
+    before a material change of the purpose's text has lapsed (even before the periodic jobs write it)."""
+    if state is None:
+        return STATUS_NONE
+    if state.status == Action.GRANTED:
+        if state.expires_at and state.expires_at <= now:
+            return Action.EXPIRED
+        if state.purpose_version < material_version:
+            return Action.LAPSED
+    if state.status == Action.OBJECTION_LIFTED:
+        return STATUS_NONE
+    return state.status
+
+
+_CONSENT_REASONS = {
+    Action.GRANTED: Reason.CONSENT_GRANTED,
+    Action.WITHDRAWN: Reason.WITHDRAWN,
+    Action.EXPIRED: Reason.EXPIRED,
+    Action.LAPSED: Reason.OUTDATED_VERSION,
+    Action.OBJECTED: Reason.OBJECTED,
+}
+
+
+def consent_check(*, contact: Contact | None, purpose: Purpose, channel: Channel,
+                  now: datetime | None = None) -> CheckResult:
+    """May ``contact`` be reached for ``purpose`` on ``channel``? One rule set for the API, the
+    audience and the staff pages. Restriction, suppression and anonymisation always say no."""
+    now = now or timezone.now()
+    if contact is None:
+        return CheckResult(False, STATUS_NONE, Reason.UNKNOWN_CONTACT)
+    if contact.anonymised_at:
+        return CheckResult(False, STATUS_NONE, Reason.ANONYMISED)
+    state = ConsentState.objects.filter(contact=contact, purpose=purpose, channel=channel).first()
+    status = effective_status(state=state, purpose=purpose, material_version=purpose_material_version(purpose=purpose),
+                              now=now)
+    since = state.since if state else None
+    expires_at = state.expires_at if state else None
+    consent_based = purpose.legal_basis == LegalBasis.CONSENT
+    regime = "consent" if consent_based else "opt_out"
+
+    def no(reason: str) -> CheckResult:
+        return CheckResult(False, status, reason, since, expires_at, regime)
+
+    if purpose.status != Purpose.Status.ACTIVE:
+        return no(Reason.OUTDATED_VERSION)
+    if not purpose.channels.filter(pk=channel.pk).exists():
+        return no(Reason.CHANNEL_NOT_ALLOWED)
+    if contact.restricted:
+        return no(Reason.RESTRICTED)
+    if is_suppressed(contact=contact, channel=channel):
+        return no(Reason.SUPPRESSED)
+    if consent_based:
+        if status == Action.GRANTED:
+            return CheckResult(True, status, Reason.CONSENT_GRANTED, since, expires_at, regime)
+        return no(_CONSENT_REASONS.get(status, Reason.NO_CONSENT))
+    # Opt-out regime: the purpose's people, unless they objected on this channel. No consent is
+    # needed, so an allowed answer says "no_consent" with regime "opt_out".
+    if status == Action.OBJECTED:
+        return no(Reason.OBJECTED)
+    targeted = purpose.data_subject_categories.all()
+    if targeted.exists() and not contact.data_subject_categories.filter(pk__in=targeted).exists():
+        return no(Reason.NOT_IN_CATEGORY)
+    return CheckResult(True, status, Reason.NO_CONSENT, since, expires_at, regime)
+
+
+def events_after(*, cursor: int = 0, contact: Contact | None = None, limit: int = 500):
+    """The change feed: events after the ``cursor`` (a sequence number), oldest first."""
+    events = ConsentEvent.objects.filter(sequence__gt=cursor).select_related("purpose", "channel", "notice")
+    if contact is not None:
+        events = events.filter(contact=contact)
+    return events.order_by("sequence")[:limit]
+
+
+def states_due_to_expire(*, now: datetime):
+    return ConsentState.objects.filter(status=Action.GRANTED, expires_at__lte=now)
+
+
+def states_outdated():
+    """Grants older than the latest material change of their purpose."""
+    material = PurposeVersion.objects.filter(change_kind=PurposeVersion.ChangeKind.MATERIAL)
+    latest = {row["purpose"]: row["v"] for row in material.values("purpose").annotate(v=Max("version"))}
+    query = Q(pk__in=[])
+    for purpose_id, version in latest.items():
+        query |= Q(purpose_id=purpose_id, purpose_version__lt=version)
+    return ConsentState.objects.filter(query, status=Action.GRANTED)
+
+
+def ledger_verify():
+    """(events verified, first ChainBreak or None) over the whole ledger, streamed."""
+    from .ledger import verify_chain
+
+    events = ConsentEvent.objects.select_related("notice").order_by("sequence").iterator(chunk_size=2000)
+    return verify_chain(events)

@@ -1,0 +1,325 @@
+"""Every write on contacts, the consent ledger and suppression lists.
+
+``consent_record`` is the only code that appends to the ledger and the only code that writes
+``ConsentState``, both in one transaction.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Iterable
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import override
+
+from registry.models import Channel, LegalBasis, Purpose
+
+from . import ledger, selectors
+from .models import Action, ConsentEvent, ConsentState, Contact, Method, Notice, SuppressionEntry
+from .normalise import normalise_email, normalise_phone, suppression_digest
+from .state import StateValue, apply_event
+
+CONSENT_ACTIONS = {Action.PENDING, Action.GRANTED, Action.REFUSED, Action.WITHDRAWN}
+OBJECTION_ACTIONS = {Action.OBJECTED, Action.OBJECTION_LIFTED}
+# Actions only the system writes, each with the one method that explains it.
+SYSTEM_ACTIONS = {Action.EXPIRED: {Method.EXPIRY, Method.ERASURE}, Action.LAPSED: {Method.REGISTER_CHANGE}}
+SYSTEM_METHODS = {Method.EXPIRY, Method.REGISTER_CHANGE}
+# How far in the future an effective date may be (clocks of other systems drift).
+CLOCK_TOLERANCE = timedelta(minutes=5)
+CONTACT_FIELDS = ("email", "phone", "first_name", "last_name", "address_line1", "address_line2", "postal_code",
+                  "city", "country", "language", "external_ref", "source", "collected_at")
+
+
+# --- Contacts -----------------------------------------------------------------------------
+
+
+def _normalised(fields: dict[str, Any]) -> dict[str, Any]:
+    errors: dict[str, list[str]] = {}
+    for name, normalise in (("email", normalise_email), ("phone", normalise_phone)):
+        if name in fields:
+            try:
+                fields[name] = normalise(fields[name] or "")
+            except ValidationError as exc:
+                errors[name] = exc.messages
+    if "external_ref" in fields:
+        fields["external_ref"] = (fields["external_ref"] or "").strip()
+    if errors:
+        raise ValidationError(errors)
+    return fields
+
+
+def _save_contact(contact: Contact, categories: Iterable | None) -> Contact:
+    if not (contact.email or contact.phone or contact.external_ref or contact.last_name):
+        raise ValidationError({"email": [_("Give at least an email, a phone, a name or an external reference.")]})
+    contact.full_clean()
+    try:
+        with transaction.atomic():
+            contact.save()
+    except IntegrityError:  # two writers raced past full_clean's uniqueness check
+        raise ValidationError({"email": [_("A contact with this email or external reference already exists.")]})
+    if categories is not None:
+        contact.data_subject_categories.set(categories)
+    return contact
+
+
+@transaction.atomic
+def contact_create(*, data_subject_categories: Iterable | None = None, **fields: Any) -> Contact:
+    """Create a contact with its email and phone in normal form. The same email never makes a
+    second contact (a ValidationError says so); a shared phone is accepted."""
+    unknown = set(fields) - set(CONTACT_FIELDS)
+    if unknown:
+        raise TypeError(f"unknown contact fields: {', '.join(sorted(unknown))}")
+    return _save_contact(Contact(**_normalised(dict(fields))), data_subject_categories)
+
+
+@transaction.atomic
+def contact_update(*, contact: Contact, data_subject_categories: Iterable | None = None, **fields: Any) -> Contact:
+    unknown = set(fields) - set(CONTACT_FIELDS + ("restricted",))
+    if unknown:
+        raise TypeError(f"unknown contact fields: {', '.join(sorted(unknown))}")
+    if contact.anonymised_at:
+        raise ValidationError(_("This contact was anonymised and can no longer be changed."))
+    for name, value in _normalised(dict(fields)).items():
+        setattr(contact, name, value)
+    return _save_contact(contact, data_subject_categories)
+
+
+@transaction.atomic
+def contact_get_or_create(*, email: str = "", phone: str = "", external_ref: str = "",
+                          **defaults: Any) -> tuple[Contact, bool]:
+    """Find by email, then external reference, then phone; create when none matches."""
+    for lookup in ({"email": email}, {"external_ref": external_ref}, {"phone": phone}):
+        value = next(iter(lookup.values()))
+        if value:
+            found = selectors.contact_find(**lookup)
+            if found is not None:
+                return found, False
+    return contact_create(email=email, phone=phone, external_ref=external_ref, **defaults), True
+
+
+# --- The ledger ---------------------------------------------------------------------------
+
+
+def notice_for(*, text: str, language: str) -> Notice:
+    """The stored notice with exactly this text (kept once, keyed by its hash)."""
+    digest = hashlib.sha256(f"{language}\n{text}".encode()).hexdigest()
+    notice, _created = Notice.objects.get_or_create(sha256=digest, defaults={"language": language, "text": text})
+    return notice
+
+
+def purpose_notice_text(*, purpose: Purpose, language: str) -> str:
+    with override(language):
+        return f"{purpose.name}\n\n{purpose.text}"
+
+
+def consent_rule_errors(*, contact: Contact, purpose: Purpose, channel: Channel, action: str, method: str,
+                        effective_at: datetime, current: ConsentState | None) -> dict[str, list[str]]:
+    """Why this event may not be recorded (empty when it may)."""
+    errors: dict[str, list[str]] = {}
+
+    def add(field: str, message: str) -> None:
+        errors.setdefault(field, []).append(message)
+
+    if action not in Action.values:
+        add("action", _("Unknown action."))
+        return errors
+    if method not in Method.values:
+        add("method", _("Unknown method."))
+        return errors
+    if contact.anonymised_at:
+        add("contact", _("This contact was anonymised."))
+    if not purpose.channels.filter(pk=channel.pk).exists():
+        add("channel", _("The purpose %(purpose)s does not use the channel %(channel)s.")
+            % {"purpose": purpose.slug, "channel": channel.code})
+    if action in SYSTEM_ACTIONS:
+        if method not in SYSTEM_ACTIONS[action]:
+            add("method", _("This action is written by DPO Desk itself."))
+    elif method in SYSTEM_METHODS:
+        add("method", _("This method is reserved to DPO Desk's own jobs."))
+    if action in CONSENT_ACTIONS and purpose.legal_basis != LegalBasis.CONSENT:
+        add("action", _("The purpose %(purpose)s is not based on consent: record an objection instead.")
+            % {"purpose": purpose.slug})
+    if action in OBJECTION_ACTIONS and purpose.legal_basis == LegalBasis.CONSENT:
+        add("action", _("The purpose %(purpose)s is based on consent: record a withdrawal instead.")
+            % {"purpose": purpose.slug})
+    if action == Action.OBJECTION_LIFTED and (current is None or current.status != Action.OBJECTED):
+        add("action", _("There is no objection to lift."))
+    if action == Action.GRANTED and method == Method.DOUBLE_OPT_IN and (
+        current is None or current.status != Action.PENDING
+    ):
+        add("action", _("There is no pending consent to confirm."))
+    if action in (Action.PENDING, Action.GRANTED) and purpose.status != Purpose.Status.ACTIVE:
+        add("purpose", _("This purpose is retired: consent can no longer be given to it."))
+    if effective_at > timezone.now() + CLOCK_TOLERANCE:
+        add("effective_at", _("The effective date is in the future."))
+    return errors
+
+
+@dataclass(frozen=True)
+class Recorded:
+    event: ConsentEvent
+    created: bool
+
+
+@transaction.atomic
+def consent_record(
+    *,
+    contact: Contact,
+    purpose: Purpose,
+    channel: Channel,
+    action: str,
+    method: str,
+    effective_at: datetime | None = None,
+    recorded_by: AbstractBaseUser | None = None,
+    collection_form: str = "",
+    notice_text: str | None = None,
+    language: str | None = None,
+    evidence_ip: str | None = None,
+    evidence_user_agent: str = "",
+    evidence_note: str = "",
+    evidence_document: UploadedFile | None = None,
+    idempotency_key: str | None = None,
+) -> Recorded:
+    """Append one event to the ledger and update the contact's current consent with it.
+
+    With an ``idempotency_key`` already used, returns the first event instead of a second one.
+    The notice shown is stored in full (``notice_text``, or else the purpose's current text in
+    the contact's language) for actions that follow from a notice."""
+    ledger.lock_for_append()
+    if idempotency_key:
+        first = ConsentEvent.objects.filter(idempotency_key=idempotency_key).first()
+        if first is not None:
+            return Recorded(first, False)
+    now = timezone.now()
+    effective_at = effective_at or now
+    current = ConsentState.objects.select_for_update().filter(contact=contact, purpose=purpose, channel=channel).first()
+    errors = consent_rule_errors(contact=contact, purpose=purpose, channel=channel, action=action, method=method,
+                                 effective_at=effective_at, current=current)
+    if errors:
+        raise ValidationError(errors)
+
+    language = language or contact.language or "fr"
+    notice = None
+    if notice_text is not None or action in (Action.PENDING, Action.GRANTED, Action.REFUSED):
+        text = notice_text if notice_text is not None else purpose_notice_text(purpose=purpose, language=language)
+        notice = notice_for(text=text, language=language)
+
+    document_sha = ""
+    if evidence_document is not None:
+        hasher = hashlib.sha256()
+        for chunk in evidence_document.chunks():
+            hasher.update(chunk)
+        document_sha = hasher.hexdigest()
+        evidence_document.seek(0)
+
+    last = ConsentEvent.objects.order_by("-sequence").only("sequence", "hash").first()
+    event = ConsentEvent(
+        sequence=(last.sequence + 1) if last else 1,
+        previous_hash=last.hash if last else ledger.GENESIS_HASH,
+        contact=contact, purpose=purpose, purpose_version=purpose.version, channel=channel,
+        action=action, method=method, effective_at=effective_at, recorded_at=now, notice=notice,
+        collection_form=collection_form, recorded_by=recorded_by if getattr(recorded_by, "pk", None) else None,
+        evidence_ip=evidence_ip or None, evidence_user_agent=(evidence_user_agent or "")[:512],
+        evidence_note=evidence_note or "", idempotency_key=idempotency_key or None,
+        evidence_digest=ledger.evidence_digest(ip=evidence_ip, user_agent=(evidence_user_agent or "")[:512],
+                                               note=evidence_note or "", document_sha256=document_sha),
+    )
+    if evidence_document is not None:
+        event.evidence_document.save(evidence_document.name, evidence_document, save=False)
+    event.hash = ledger.event_hash(event, event.previous_hash)
+    event.save()
+    _state_apply(current, event, contact=contact, purpose=purpose, channel=channel)
+    return Recorded(event, True)
+
+
+def _state_apply(current: ConsentState | None, event: ConsentEvent, *, contact: Contact, purpose: Purpose,
+                 channel: Channel) -> None:
+    before = None
+    if current is not None:
+        before = StateValue(current.status, current.purpose_version, current.since, current.expires_at,
+                            current.last_event_id)
+    after = apply_event(before, event, validity_months=purpose.consent_validity_months)
+    if after is before:
+        return
+    values = {"status": after.status, "purpose_version": after.purpose_version, "since": after.since,
+              "expires_at": after.expires_at, "last_event_id": after.last_event_id}
+    if current is None:
+        ConsentState.objects.create(contact=contact, purpose=purpose, channel=channel, **values)
+    else:
+        ConsentState.objects.filter(pk=current.pk).update(**values)
+
+
+def consent_expire_due(*, now: datetime | None = None) -> int:
+    """Write an ``expired`` event for every grant past its purpose's validity. Returns how many."""
+    now = now or timezone.now()
+    count = 0
+    for state in selectors.states_due_to_expire(now=now).select_related("contact", "purpose", "channel"):
+        with transaction.atomic():
+            consent_record(contact=state.contact, purpose=state.purpose, channel=state.channel,
+                           action=Action.EXPIRED, method=Method.EXPIRY, effective_at=state.expires_at)
+        count += 1
+    return count
+
+
+def consent_lapse_outdated() -> int:
+    """Write a ``lapsed`` event for every grant given before a material change of its purpose's text."""
+    count = 0
+    for state in selectors.states_outdated().select_related("contact", "purpose", "channel"):
+        consent_record(contact=state.contact, purpose=state.purpose, channel=state.channel,
+                       action=Action.LAPSED, method=Method.REGISTER_CHANGE)
+        count += 1
+    return count
+
+
+# --- Suppression lists --------------------------------------------------------------------
+
+
+@dataclass
+class SuppressionImport:
+    added: int = 0
+    already_present: int = 0
+    rejected: list[tuple[int, str]] | None = None
+
+
+@transaction.atomic
+def suppression_add(*, channel: Channel, value: str, source: str, note: str = "") -> tuple[SuppressionEntry, bool]:
+    """Add an address or number to the channel's suppression list (its keyed digest only)."""
+    digest = suppression_digest(channel.code, value)
+    return SuppressionEntry.objects.get_or_create(channel=channel, digest=digest,
+                                                  defaults={"source": source, "note": note})
+
+
+def suppression_import(*, channel: Channel, lines: Iterable[str], source: str = SuppressionEntry.Source.OPPOSITION_LIST,
+                       note: str = "") -> SuppressionImport:
+    """Import an opposition list, one address or number per line. Every line is checked first:
+    nothing is written unless every line is valid; the report names each bad line."""
+    digests: list[str] = []
+    rejected: list[tuple[int, str]] = []
+    for number, raw in enumerate(lines, start=1):
+        value = raw.strip().strip('"').split(";")[0].split(",")[0].strip()
+        if not value or (number == 1 and value.lower() in {"email", "phone", "telephone", "téléphone", "numero"}):
+            continue
+        try:
+            digests.append(suppression_digest(channel.code, value))
+        except ValidationError as exc:
+            rejected.append((number, " ".join(exc.messages)))
+    report = SuppressionImport(rejected=rejected)
+    if rejected:
+        return report
+    with transaction.atomic():
+        existing = set(SuppressionEntry.objects.filter(channel=channel, digest__in=digests)
+                       .values_list("digest", flat=True))
+        new = sorted(set(digests) - existing)
+        SuppressionEntry.objects.bulk_create(
+            [SuppressionEntry(channel=channel, digest=d, source=source, note=note) for d in new],
+            batch_size=1000, ignore_conflicts=True,
+        )
+    report.added = len(new)
+    report.already_present = len(set(digests)) - len(new)
+    return report

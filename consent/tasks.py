@@ -1,0 +1,13 @@
+from celery import shared_task
+
+from . import services
+
+
+@shared_task(ignore_result=True)
+def expire_due_consents() -> None:
+    services.consent_expire_due()
+
+
+@shared_task(ignore_result=True)
+def lapse_outdated_consents() -> None:
+    services.consent_lapse_outdated()
