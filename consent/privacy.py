@@ -1,4 +1,6 @@
 """The consent app's data-map declarations."""
+from django.apps import apps
+
 from registry.datamap import Blank, FixedToken, KeyedHash, PersonalField, TruncateDate, datamap
 
 from .models import ConsentEvent, ConsentState, Contact, Notice, SuppressionEntry
@@ -41,6 +43,15 @@ datamap.declare(
     purposes=[],
     subject=lambda contact: ConsentState.objects.filter(contact=contact),
     description="Current consent per purpose and channel, derived from the ledger.",
+)
+# simple-history keeps which categories a contact belonged to at each change.
+HistoricalContactCategories = apps.get_model("consent", "HistoricalContact_data_subject_categories")
+datamap.declare(
+    HistoricalContactCategories,
+    fields={},
+    purposes=[],
+    subject=lambda contact: HistoricalContactCategories.objects.filter(contact=contact),
+    description="The history of a contact's data-subject categories.",
 )
 datamap.exempt(Notice, reason="The texts shown at collection: the same for everyone, no personal data.")
 datamap.exempt(SuppressionEntry, reason="Keyed HMACs only, never the clear address or number.")

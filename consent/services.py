@@ -57,6 +57,11 @@ def _normalised(fields: dict[str, Any]) -> dict[str, Any]:
 def _save_contact(contact: Contact, categories: Iterable | None) -> Contact:
     if not (contact.email or contact.phone or contact.external_ref or contact.last_name):
         raise ValidationError({"email": [_("Give at least an email, a phone, a name or an external reference.")]})
+    others = Contact.objects.exclude(pk=contact.pk)
+    if contact.email and others.filter(email=contact.email).exists():
+        raise ValidationError({"email": [_("A contact with this email already exists.")]})
+    if contact.external_ref and others.filter(external_ref=contact.external_ref).exists():
+        raise ValidationError({"external_ref": [_("A contact with this external reference already exists.")]})
     contact.full_clean()
     try:
         with transaction.atomic():

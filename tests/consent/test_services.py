@@ -1,0 +1,245 @@
+"""Contacts, the rules of recording, the check, expiry and lapse, suppression."""
+from datetime import timedelta
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from consent import selectors, services
+from consent.models import ConsentEvent, ConsentState, Contact, Notice, SuppressionEntry
+from registry import services as registry_services
+
+pytestmark = pytest.mark.django_db
+
+
+def grant(contact, purpose, channel, **kwargs):
+    return services.consent_record(contact=contact, purpose=purpose, channel=channel, action="granted",
+                                   method=kwargs.pop("method", "web_form"), **kwargs).event
+
+
+# --- contacts -------------------------------------------------------------------------------
+
+def test_email_and_phone_are_normalised_and_email_is_unique():
+    contact = services.contact_create(email=" Alice@XN--BCHER-KVA.de ", phone="06 12 34 56 78")
+    assert (contact.email, contact.phone) == ("alice@bücher.de", "+33612345678")
+    with pytest.raises(ValidationError) as excinfo:
+        services.contact_create(email="ALICE@bücher.de")
+    assert "email" in excinfo.value.message_dict
+    assert Contact.objects.count() == 1
+
+
+def test_shared_phone_is_a_duplicate_candidate_not_an_error():
+    first = services.contact_create(email="a@example.org", phone="+33142000000")
+    second = services.contact_create(email="b@example.org", phone="01 42 00 00 00")
+    assert selectors.contact_duplicate_candidates(contact=second) == [first]
+
+
+@pytest.mark.parametrize("fields,error", [({"email": "not-an-email"}, "email"), ({"phone": "12"}, "phone"),
+                                          ({}, "email")])
+def test_bad_contact_input_is_refused_with_the_field(fields, error):
+    with pytest.raises(ValidationError) as excinfo:
+        services.contact_create(**fields)
+    assert error in excinfo.value.message_dict
+    assert not Contact.objects.exists()
+
+
+def test_contact_found_by_each_identifier():
+    contact = services.contact_create(email="c@example.org", phone="0612345678", external_ref="CRM-1")
+    assert selectors.contact_find(contact_id=contact.pk) == contact
+    assert selectors.contact_find(email="C@Example.org") == contact
+    assert selectors.contact_find(phone="+33 6 12 34 56 78") == contact
+    assert selectors.contact_find(external_ref="CRM-1") == contact
+    found, created = services.contact_get_or_create(email="c@EXAMPLE.org")
+    assert found == contact and not created
+
+
+# --- recording rules ------------------------------------------------------------------------
+
+def test_grant_records_purpose_version_notice_and_state(newsletter, channels):
+    contact = services.contact_create(email="d@example.org", language="en")
+    event = grant(contact, newsletter, channels["email"], evidence_ip="203.0.113.5", evidence_user_agent="UA")
+    assert event.purpose_version == newsletter.version == 1
+    assert event.notice.language == "en" and newsletter.text_en in event.notice.text
+    state = ConsentState.objects.get(contact=contact, purpose=newsletter, channel=channels["email"])
+    assert state.status == "granted" and state.last_event == event
+    assert state.expires_at == event.effective_at.replace(year=event.effective_at.year + 2)
+
+
+def test_the_same_notice_text_is_stored_once(newsletter, channels):
+    for email in ("e1@example.org", "e2@example.org"):
+        grant(services.contact_create(email=email), newsletter, channels["email"])
+    assert Notice.objects.count() == 1
+
+
+def test_consent_is_recordable_only_on_the_purposes_channels(newsletter, channels):
+    contact = services.contact_create(email="f@example.org")
+    with pytest.raises(ValidationError) as excinfo:
+        grant(contact, newsletter, channels["postal"])
+    assert "channel" in excinfo.value.message_dict
+    assert not ConsentEvent.objects.exists()
+
+
+def test_legitimate_interest_purposes_take_objections_not_consent(postal_appeals, channels):
+    contact = services.contact_create(email="g@example.org")
+    with pytest.raises(ValidationError) as excinfo:
+        grant(contact, postal_appeals, channels["postal"])
+    assert "action" in excinfo.value.message_dict
+    with pytest.raises(ValidationError):
+        services.consent_record(contact=contact, purpose=postal_appeals, channel=channels["postal"],
+                                action="objection_lifted", method="api")
+    services.consent_record(contact=contact, purpose=postal_appeals, channel=channels["postal"],
+                            action="objected", method="api")
+    services.consent_record(contact=contact, purpose=postal_appeals, channel=channels["postal"],
+                            action="objection_lifted", method="api")
+    assert ConsentEvent.objects.count() == 2
+
+
+def test_consent_purposes_take_withdrawals_not_objections(newsletter, channels):
+    contact = services.contact_create(email="h@example.org")
+    with pytest.raises(ValidationError) as excinfo:
+        services.consent_record(contact=contact, purpose=newsletter, channel=channels["email"], action="objected",
+                                method="api")
+    assert "action" in excinfo.value.message_dict
+
+
+@pytest.mark.parametrize("action,method", [("expired", "api"), ("lapsed", "web_form"), ("granted", "expiry"),
+                                           ("granted", "double_opt_in"), ("granted", "carrier_pigeon"),
+                                           ("teleported", "api")])
+def test_system_and_unknown_codes_are_refused(newsletter, channels, action, method):
+    contact = services.contact_create(email="i@example.org")
+    with pytest.raises(ValidationError):
+        services.consent_record(contact=contact, purpose=newsletter, channel=channels["email"], action=action,
+                                method=method)
+    assert not ConsentEvent.objects.exists()
+
+
+def test_future_effective_date_is_refused(newsletter, channels):
+    contact = services.contact_create(email="j@example.org")
+    with pytest.raises(ValidationError) as excinfo:
+        grant(contact, newsletter, channels["email"], effective_at=timezone.now() + timedelta(days=1))
+    assert "effective_at" in excinfo.value.message_dict
+
+
+def test_double_opt_in_pending_then_confirmed(newsletter, channels):
+    contact = services.contact_create(email="k@example.org")
+    services.consent_record(contact=contact, purpose=newsletter, channel=channels["email"], action="pending",
+                            method="web_form")
+    assert selectors.consent_check(contact=contact, purpose=newsletter, channel=channels["email"]).status == "pending"
+    grant(contact, newsletter, channels["email"], method="double_opt_in")
+    assert selectors.consent_check(contact=contact, purpose=newsletter, channel=channels["email"]).allowed
+
+
+def test_idempotency_key_returns_the_first_event(newsletter, channels):
+    contact = services.contact_create(email="l@example.org")
+    first = services.consent_record(contact=contact, purpose=newsletter, channel=channels["email"], action="granted",
+                                    method="api", idempotency_key="crm-42")
+    again = services.consent_record(contact=contact, purpose=newsletter, channel=channels["email"],
+                                    action="withdrawn", method="api", idempotency_key="crm-42")
+    assert first.created and not again.created and again.event == first.event
+    assert ConsentEvent.objects.count() == 1
+
+
+# --- the check ------------------------------------------------------------------------------
+
+def check(contact, purpose, channel, **kwargs):
+    return selectors.consent_check(contact=contact, purpose=purpose, channel=channel, **kwargs)
+
+
+def test_check_follows_grant_and_withdrawal(newsletter, channels):
+    contact = services.contact_create(email="m@example.org")
+    assert (check(contact, newsletter, channels["email"]).reason, check(contact, newsletter, channels["email"]).status) \
+        == ("no_consent", "none")
+    grant(contact, newsletter, channels["email"])
+    result = check(contact, newsletter, channels["email"])
+    assert result.allowed and result.reason == "consent_granted" and result.regime == "consent"
+    assert not check(contact, newsletter, channels["sms"]).allowed  # per channel
+    services.consent_record(contact=contact, purpose=newsletter, channel=channels["email"], action="withdrawn",
+                            method="preference_centre")
+    result = check(contact, newsletter, channels["email"])
+    assert (result.allowed, result.status, result.reason) == (False, "withdrawn", "withdrawn")
+
+
+def test_unknown_anonymised_restricted_suppressed(newsletter, channels):
+    assert check(None, newsletter, channels["email"]).reason == "unknown_contact"
+    contact = services.contact_create(email="n@example.org", phone="0611223344")
+    grant(contact, newsletter, channels["email"])
+    grant(contact, newsletter, channels["sms"])
+    services.suppression_add(channel=channels["sms"], value="+33 6 11 22 33 44", source="opposition_list")
+    assert check(contact, newsletter, channels["sms"]).reason == "suppressed"
+    assert check(contact, newsletter, channels["email"]).allowed
+    services.contact_update(contact=contact, restricted=True)
+    assert check(contact, newsletter, channels["email"]).reason == "restricted"
+    Contact.objects.filter(pk=contact.pk).update(anonymised_at=timezone.now())
+    contact.refresh_from_db()
+    assert check(contact, newsletter, channels["email"]).reason == "anonymised"
+
+
+def test_channel_not_allowed(newsletter, channels):
+    contact = services.contact_create(email="o@example.org")
+    assert check(contact, newsletter, channels["postal"]).reason == "channel_not_allowed"
+
+
+def test_expiry_in_the_check_and_by_the_periodic_job(newsletter, channels):
+    contact = services.contact_create(email="p@example.org")
+    event = grant(contact, newsletter, channels["email"], effective_at=timezone.now() - timedelta(days=800))
+    result = check(contact, newsletter, channels["email"])
+    assert (result.allowed, result.status, result.reason) == (False, "expired", "expired")
+    assert services.consent_expire_due() == 1
+    expired = ConsentEvent.objects.latest("sequence")
+    assert (expired.action, expired.method) == ("expired", "expiry")
+    assert expired.effective_at == ConsentState.objects.get(contact=contact, channel=channels["email"]).since
+    assert expired.effective_at > event.effective_at
+    assert services.consent_expire_due() == 0  # idempotent
+
+
+def test_material_change_makes_earlier_grants_lapse(newsletter, channels, dpo_user):
+    contact = services.contact_create(email="q@example.org")
+    grant(contact, newsletter, channels["email"])
+    registry_services.purpose_update(purpose=newsletter, text_fr="Nouveau texte", change_kind="minor", user=dpo_user)
+    assert check(contact, newsletter, channels["email"]).allowed  # a minor change keeps consents
+    registry_services.purpose_update(purpose=newsletter, text_fr="Autre finalité", change_kind="material",
+                                     user=dpo_user)
+    result = check(contact, newsletter, channels["email"])
+    assert (result.allowed, result.status, result.reason) == (False, "lapsed", "outdated_version")
+    assert services.consent_lapse_outdated() == 1
+    assert ConsentEvent.objects.latest("sequence").method == "register_change"
+    assert services.consent_lapse_outdated() == 0
+    grant(contact, newsletter, channels["email"])  # consenting again to the new text
+    assert check(contact, newsletter, channels["email"]).allowed
+
+
+def test_opt_out_regime(postal_appeals, channels, categories):
+    donor = services.contact_create(email="r@example.org", address_line1="1 rue A", postal_code="75001",
+                                    city="Paris", data_subject_categories=[categories["donor"]])
+    customer = services.contact_create(email="s@example.org", data_subject_categories=[categories["customer"]])
+    result = check(donor, postal_appeals, channels["postal"])
+    assert result.allowed and result.regime == "opt_out"
+    assert check(customer, postal_appeals, channels["postal"]).reason == "not_in_category"
+    services.consent_record(contact=donor, purpose=postal_appeals, channel=channels["postal"], action="objected",
+                            method="unsubscribe")
+    assert check(donor, postal_appeals, channels["postal"]).reason == "objected"
+    services.consent_record(contact=donor, purpose=postal_appeals, channel=channels["postal"],
+                            action="objection_lifted", method="preference_centre")
+    assert check(donor, postal_appeals, channels["postal"]).allowed
+
+
+def test_retired_purpose_allows_no_one(newsletter, channels):
+    contact = services.contact_create(email="t@example.org")
+    grant(contact, newsletter, channels["email"])
+    registry_services.purpose_update(purpose=newsletter, status="retired")
+    assert not check(contact, newsletter, channels["email"]).allowed
+    with pytest.raises(ValidationError):
+        grant(contact, newsletter, channels["email"])
+
+
+# --- suppression ----------------------------------------------------------------------------
+
+def test_suppression_import_all_or_nothing_and_never_in_clear(channels):
+    bad = services.suppression_import(channel=channels["sms"], lines=["phone", "06 12 34 56 78", "not a number"])
+    assert bad.rejected and bad.rejected[0][0] == 3 and not SuppressionEntry.objects.exists()
+    good = services.suppression_import(channel=channels["sms"], lines=["06 12 34 56 78", "+33612345678", "0756789012"])
+    assert (good.added, good.already_present, good.rejected) == (2, 0, [])
+    again = services.suppression_import(channel=channels["sms"], lines=["0612345678"])
+    assert (again.added, again.already_present) == (0, 1)
+    stored = " ".join(SuppressionEntry.objects.values_list("digest", flat=True))
+    assert "612345678" not in stored and len(stored.split()[0]) == 64
