@@ -428,6 +428,17 @@ class DemoSummary:
     purposes_created: int = 0
     purposes_updated: int = 0
     logins: list[DemoLogin] = field(default_factory=list)
+    extras: list[str] = field(default_factory=list)  # one line per app extension (contacts, …)
+
+
+# Apps that depend on the register add their own demo data (registry must not import them):
+# each app's demo.py registers a callable taking the DPO user and returning a summary line.
+_extensions: list = []
+
+
+def register_demo_extension(function):
+    _extensions.append(function)
+    return function
 
 
 def _upsert(model: type[models.Model], lookup: dict, values: dict) -> tuple[models.Model, bool]:
@@ -596,6 +607,12 @@ def seed_demo() -> DemoSummary:
 
     for spec in ACTIVITIES:
         _seed_activity(spec, user=dpo, summary=summary)
+
+    from django.utils.module_loading import autodiscover_modules
+
+    autodiscover_modules("demo")
+    for extension in _extensions:
+        summary.extras.append(extension(dpo=dpo))
 
     summary.activities = len(ACTIVITIES)
     summary.purposes = sum(len(spec["purposes"]) for spec in ACTIVITIES)

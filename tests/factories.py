@@ -188,3 +188,23 @@ def full_activity(*, purposes: int = 2, **fields) -> m.ProcessingActivity:
                             label_en="Standard contractual clauses"),
     )
     return activity
+
+
+# --- Consent (added for the consent API tests) ----------------------------------------------
+
+
+class ContactFactory(factory.django.DjangoModelFactory):
+    """Creates through consent.services.contact_create, so email and phone are normalised."""
+
+    class Meta:
+        model = "consent.Contact"
+
+    email = factory.Sequence(lambda n: f"contact{n}@example.org")
+    first_name = "Camille"
+    last_name = factory.Sequence(lambda n: f"Durand {n}")
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        from consent.services import contact_create
+
+        return contact_create(**kwargs)

@@ -1,6 +1,8 @@
 """Parsing and rendering for the consent API. Rules stay in consent.services and consent.selectors."""
 from __future__ import annotations
 
+from datetime import timezone as dt_timezone
+
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
@@ -13,11 +15,26 @@ from .. import selectors
 from ..models import Action, ConsentEvent, Contact, Method
 
 IDENTIFIERS = ("contact_id", "email", "phone", "external_ref")
+# Codes only, as the register API has them: one "Language" enum in the OpenAPI schema.
+LANGUAGE_CODES = [code for code, _label in settings.LANGUAGES]
 # The largest primary key or sequence a BigAutoField / BigIntegerField holds: beyond it the
 # database would fail instead of answering "not found".
 MAX_BIGINT = 2**63 - 1
 CHECK_STATUSES = ["granted", "pending", "refused", "withdrawn", "expired", "objected", "lapsed", selectors.STATUS_NONE]
 CHECK_REASONS = [value for name, value in vars(selectors.Reason).items() if name.isupper()]
+
+
+class InstantField(serializers.DateTimeField):
+    """A date-time the database and the ledger can hold in UTC: out of range is a 400, not a 500
+    (DRF itself overflows on naive dates near year 1 or 9999)."""
+
+    def to_internal_value(self, value):
+        try:
+            parsed = super().to_internal_value(value)
+            parsed.astimezone(dt_timezone.utc)
+        except OverflowError:
+            self.fail("overflow")
+        return parsed
 
 
 class ErrorsSerializer(serializers.Serializer):
@@ -34,6 +51,8 @@ class ContactSerializer(serializers.ModelSerializer):
     email = serializers.CharField(required=False, allow_blank=True, max_length=254)
     phone = serializers.CharField(required=False, allow_blank=True, max_length=40)
     external_ref = serializers.CharField(required=False, allow_blank=True, max_length=120)
+    language = serializers.ChoiceField(choices=LANGUAGE_CODES, required=False)
+    collected_at = InstantField(required=False)
     data_subject_categories = serializers.SlugRelatedField(
         slug_field="code", many=True, queryset=DataSubjectCategory.objects.all(), required=False
     )
@@ -96,12 +115,12 @@ class ConsentEventCreateSerializer(ContactIdentifierSerializer):
     channel = serializers.SlugRelatedField(slug_field="code", queryset=Channel.objects.all())
     action = serializers.ChoiceField(choices=Action.choices)
     method = serializers.ChoiceField(choices=Method.choices)
-    effective_at = serializers.DateTimeField(required=False)
+    effective_at = InstantField(required=False)
     notice_text = serializers.CharField(
         required=False, trim_whitespace=False,
         help_text=_("The exact text shown to the contact; defaults to the purpose's current text."),
     )
-    language = serializers.ChoiceField(choices=settings.LANGUAGES, required=False)
+    language = serializers.ChoiceField(choices=LANGUAGE_CODES, required=False)
     collection_form = serializers.CharField(required=False, allow_blank=True, max_length=80, default="")
     evidence_ip = serializers.IPAddressField(required=False, allow_null=True, default=None,
                                              help_text=_("The contact's IP address (not the caller's)."))

@@ -36,6 +36,7 @@ EXPECTED_LEGAL_BASIS = {
 @pytest.fixture(autouse=True)
 def fast_passwords(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.DEMO_CONTACTS = 12  # the consent extension's contacts: tests/consent/test_demo.py covers them
 
 
 @pytest.fixture

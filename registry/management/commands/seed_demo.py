@@ -30,6 +30,8 @@ class Command(BaseCommand):
             f"Purposes: {summary.purposes} ({summary.purposes_created} created, "
             f"{summary.purposes_updated} updated)."
         )
+        for line in summary.extras:
+            self.stdout.write(line)
         rows = [("username", "password", "role", "admin access", "API token")]
         rows += [
             (login.username, login.password, login.role, "yes" if login.is_staff else "no", login.token or "-")

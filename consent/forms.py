@@ -1,0 +1,96 @@
+"""Forms of the consent admin. They validate input only: every write goes through consent.services."""
+from __future__ import annotations
+
+from django import forms
+from django.core.exceptions import ValidationError
+from django.utils.translation import gettext_lazy as _
+
+from registry.models import Channel
+
+from .models import Contact, SuppressionEntry
+
+# Opposition lists above this size belong in a background job, not in one admin request.
+SUPPRESSION_IMPORT_MAX_BYTES = 10 * 1024 * 1024
+# Sources a person may choose; "erasure" is written by the erasure job only.
+STAFF_SUPPRESSION_SOURCES = [
+    (SuppressionEntry.Source.OPPOSITION_LIST.value, SuppressionEntry.Source.OPPOSITION_LIST.label),
+    (SuppressionEntry.Source.UNSUBSCRIBE.value, SuppressionEntry.Source.UNSUBSCRIBE.label),
+    (SuppressionEntry.Source.MANUAL.value, SuppressionEntry.Source.MANUAL.label),
+]
+
+
+class ServiceErrorFormMixin:
+    """Shows a ValidationError raised by a service (after the form first validated) as form errors.
+
+    The admin re-runs the view with ``service_error`` set on the form class: see
+    ``consent.admin.ServiceWriteAdminMixin``."""
+
+    service_error: ValidationError | None = None
+
+    def _post_clean(self) -> None:
+        super()._post_clean()
+        error = self.service_error
+        if error is None:
+            return
+        if hasattr(error, "error_dict"):
+            for field, messages in error.message_dict.items():
+                self.add_error(field if field in self.fields else None, messages)
+        else:
+            self.add_error(None, error)
+
+
+class ContactAdminForm(ServiceErrorFormMixin, forms.ModelForm):
+    class Meta:
+        model = Contact
+        fields = "__all__"
+
+    def _get_validation_exclusions(self):
+        # Uniqueness is the service's to judge, on the normalised values (and with a message
+        # under the field rather than "constraint contact_email_unique is violated").
+        return super()._get_validation_exclusions() | {"email", "external_ref"}
+
+
+class SuppressionAddForm(forms.Form):
+    channel = forms.ModelChoiceField(label=_("Channel"), queryset=Channel.objects.all())
+    value = forms.CharField(
+        label=_("Address or number"), max_length=254, strip=True,
+        widget=forms.TextInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+        help_text=_("Only its keyed digest is kept: the address or number itself is never stored."),
+    )
+    source = forms.ChoiceField(label=_("Source"), choices=STAFF_SUPPRESSION_SOURCES,
+                               initial=SuppressionEntry.Source.MANUAL)
+    note = forms.CharField(label=_("Note"), max_length=255, required=False,
+                           help_text=_("Why it was added. Do not write the address here."))
+
+
+class SuppressionImportForm(forms.Form):
+    channel = forms.ModelChoiceField(label=_("Channel"), queryset=Channel.objects.all())
+    source = forms.ChoiceField(label=_("Source"), choices=STAFF_SUPPRESSION_SOURCES,
+                               initial=SuppressionEntry.Source.OPPOSITION_LIST)
+    note = forms.CharField(label=_("Note"), max_length=255, required=False,
+                           help_text=_("Where the list comes from, e.g. the partner and the date of the file."))
+    file = forms.FileField(
+        label=_("File"),
+        help_text=_("A CSV or text file, one email address or phone number per line (UTF-8 or Windows-1252). "
+                    "A header line is allowed. Nothing is imported if any line is invalid."),
+    )
+
+    def clean_file(self):
+        upload = self.cleaned_data["file"]
+        if upload.size > SUPPRESSION_IMPORT_MAX_BYTES:
+            raise ValidationError(
+                _("This file is too large (%(size)s MB); the limit is %(limit)s MB.")
+                % {"size": round(upload.size / 1024 / 1024, 1), "limit": SUPPRESSION_IMPORT_MAX_BYTES // 1024 // 1024}
+            )
+        return upload
+
+    def lines(self) -> list[str]:
+        """The file's lines, decoded (Excel on Windows still writes Windows-1252)."""
+        upload = self.cleaned_data["file"]
+        upload.seek(0)
+        raw = upload.read()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            text = raw.decode("cp1252", errors="replace")
+        return text.splitlines()
