@@ -186,3 +186,51 @@ class SuppressionEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.channel_id}:{self.digest[:12]}"
+
+
+class CollectionForm(models.Model):
+    """A form collecting consent: which purposes on which channels, for the public or for staff."""
+
+    slug = models.SlugField(_("slug"), max_length=80, unique=True)
+    name = models.CharField(_("name"), max_length=255)
+    introduction_fr = models.TextField(_("introduction (French)"), blank=True)
+    introduction_en = models.TextField(_("introduction (English)"), blank=True)
+    public = models.BooleanField(_("public"), default=False,
+                                 help_text=_("Public forms live at /forms/<slug>/; others only at /staff/forms/<slug>/."))
+    double_opt_in = models.BooleanField(
+        _("double opt-in for email"), default=True,
+        help_text=_("Email consent takes effect only once the person confirms from the link we send."),
+    )
+    require_age_15 = models.BooleanField(
+        _("ask to confirm being 15 or older"), default=False,
+        help_text=_("Under 15, consent to an online service needs a parent's too (loi Informatique et Libertés art. 45)."),
+    )
+    active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    history = HistoricalRecords()
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("collection form")
+        verbose_name_plural = _("collection forms")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CollectionFormItem(models.Model):
+    """One box of a form: a purpose on a channel (never pre-ticked)."""
+
+    form = models.ForeignKey(CollectionForm, on_delete=models.CASCADE, related_name="items")
+    purpose = models.ForeignKey(Purpose, verbose_name=_("purpose"), on_delete=models.PROTECT, related_name="+")
+    channel = models.ForeignKey(Channel, verbose_name=_("channel"), on_delete=models.PROTECT, related_name="+")
+    position = models.PositiveIntegerField(_("position"), default=0)
+
+    class Meta:
+        ordering = ["position", "pk"]
+        constraints = [models.UniqueConstraint(fields=["form", "purpose", "channel"], name="form_item_unique")]
+        verbose_name = _("box of the form")
+        verbose_name_plural = _("boxes of the form")
+
+    def __str__(self) -> str:
+        return f"{self.purpose.slug} / {self.channel.code}"
