@@ -173,6 +173,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "consent.tasks.expire_due_consents",
         "schedule": 3600.0,
     },
+    "expire-pending-double-opt-ins": {
+        "task": "consent.tasks.expire_pending_double_opt_ins",
+        "schedule": 3600.0,
+    },
     "lapse-outdated-consents": {
         "task": "consent.tasks.lapse_outdated_consents",
         "schedule": 3600.0,
@@ -184,6 +188,12 @@ JOB_STRANDED_AFTER_SECONDS = int(os.environ.get("JOB_STRANDED_AFTER_SECONDS", "9
 JOB_MAX_ATTEMPTS = int(os.environ.get("JOB_MAX_ATTEMPTS", "5"))
 # Signed download links to job outputs expire after this many seconds.
 JOB_DOWNLOAD_LINK_MAX_AGE = int(os.environ.get("JOB_DOWNLOAD_LINK_MAX_AGE", str(24 * 3600)))
+
+# Consent links: how long a double opt-in stays pending, and a preference-centre link stays valid.
+DOUBLE_OPT_IN_DAYS = int(os.environ.get("DOUBLE_OPT_IN_DAYS", "7"))
+PREFERENCE_LINK_DAYS = int(os.environ.get("PREFERENCE_LINK_DAYS", "30"))
+# Absolute address of the public pages, for links in emails sent by workers (no request there).
+PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

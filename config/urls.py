@@ -14,6 +14,7 @@ urlpatterns = [
 # French by default at /, English under /en/.
 urlpatterns += i18n_patterns(
     path("admin/", admin.site.urls),
+    path("", include("consent.urls")),
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False), name="home"),
     prefix_default_language=False,
 )

@@ -185,3 +185,38 @@ def ledger_verify():
 
     events = ConsentEvent.objects.select_related("notice").order_by("sequence").iterator(chunk_size=2000)
     return verify_chain(events)
+
+
+@dataclass(frozen=True)
+class PreferenceRow:
+    purpose: Purpose
+    channel: Channel
+    result: CheckResult
+    choices: tuple[str, ...]  # what one click may do: grant, withdraw, object, lift
+
+
+def preference_rows(*, contact: Contact) -> list[PreferenceRow]:
+    """Each purpose x channel the contact can decide on, with its status and the one-click choices:
+    consent purposes (grant / withdraw) and opt-out marketing purposes they belong to (object / lift)."""
+    addresses = contact_addresses(contact=contact)
+    purposes = Purpose.objects.filter(status=Purpose.Status.ACTIVE).filter(
+        Q(legal_basis=LegalBasis.CONSENT) | Q(direct_marketing=True)
+    ).select_related("activity").prefetch_related("channels", "data_subject_categories").order_by(
+        "activity__reference", "position")
+    categories = set(contact.data_subject_categories.values_list("pk", flat=True))
+    rows = []
+    for purpose in purposes:
+        consent_based = purpose.legal_basis == LegalBasis.CONSENT
+        targeted = {c.pk for c in purpose.data_subject_categories.all()}
+        if not consent_based and targeted and not (targeted & categories):
+            continue
+        for channel in purpose.channels.all():
+            if not addresses.get(channel.code):
+                continue
+            result = consent_check(contact=contact, purpose=purpose, channel=channel)
+            if consent_based:
+                choices = ("withdraw",) if result.status in (Action.GRANTED, Action.PENDING) else ("grant",)
+            else:
+                choices = ("lift",) if result.status == Action.OBJECTED else ("object",)
+            rows.append(PreferenceRow(purpose, channel, result, choices))
+    return rows

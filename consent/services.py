@@ -21,7 +21,17 @@ from django.utils.translation import override
 from registry.models import Channel, LegalBasis, Purpose
 
 from . import ledger, selectors
-from .models import Action, ConsentEvent, ConsentState, Contact, Method, Notice, SuppressionEntry
+from .models import (
+    Action,
+    CollectionForm,
+    CollectionFormItem,
+    ConsentEvent,
+    ConsentState,
+    Contact,
+    Method,
+    Notice,
+    SuppressionEntry,
+)
 from .normalise import normalise_email, normalise_phone, suppression_digest
 from .state import StateValue, apply_event
 
@@ -328,3 +338,177 @@ def suppression_import(*, channel: Channel, lines: Iterable[str], source: str = 
     report.added = len(new)
     report.already_present = len(set(digests)) - len(new)
     return report
+
+
+# --- Collection forms and double opt-in ----------------------------------------------------
+
+
+@dataclass
+class FormOutcome:
+    contact: Contact
+    created_contact: bool
+    granted: list[ConsentEvent]
+    pending: list[ConsentEvent]
+    objected: list[ConsentEvent]
+
+
+@transaction.atomic
+def form_submit(
+    *,
+    form: CollectionForm,
+    contact_fields: dict[str, Any],
+    chosen: Iterable[CollectionFormItem],
+    method: str,
+    language: str,
+    recorded_by: AbstractBaseUser | None = None,
+    age_confirmed: bool = False,
+    evidence_ip: str | None = None,
+    evidence_user_agent: str = "",
+    evidence_note: str = "",
+    evidence_document: UploadedFile | None = None,
+) -> FormOutcome:
+    """Record what a person ticked on a collection form, with the form's Art. 13 notice as proof.
+
+    A ticked consent box on the email channel of a double opt-in form stays ``pending`` until the
+    person confirms from the emailed link; a ticked box of an opt-out purpose records the objection
+    offered at collection (soft opt-in). Unticked boxes record nothing."""
+    from .emails import send_double_opt_in
+    from .notices import form_notice_text
+
+    if not form.active:
+        raise ValidationError(_("This form is closed."))
+    if form.require_age_15 and not age_confirmed:
+        raise ValidationError({"age_confirmed": [_(
+            "We cannot record your consent: under 15, consent to an online service must be given together "
+            "with a parent's (loi Informatique et Libertés, art. 45). Ask a parent to fill in the form with you."
+        )]})
+    items = list(chosen)
+    foreign = [item for item in items if item.form_id != form.pk]
+    if foreign:
+        raise ValidationError({"choices": [_("A box does not belong to this form.")]})
+    lookup = {name: contact_fields.get(name, "") for name in ("email", "phone", "external_ref")}
+    others = {name: value for name, value in contact_fields.items() if name not in lookup and value not in ("", None)}
+    contact, created = contact_get_or_create(**lookup, source=others.pop("source", f"form:{form.slug}"),
+                                             language=language, **others)
+    notice_text = form_notice_text(form=form, language=language)
+    evidence = {"evidence_ip": evidence_ip, "evidence_user_agent": evidence_user_agent,
+                "evidence_note": evidence_note, "evidence_document": evidence_document}
+    outcome = FormOutcome(contact, created, [], [], [])
+    for item in items:
+        purpose, channel = item.purpose, item.channel
+        if purpose.legal_basis != LegalBasis.CONSENT:
+            action, bucket = Action.OBJECTED, outcome.objected
+        elif channel.code == "email" and form.double_opt_in:
+            action, bucket = Action.PENDING, outcome.pending
+        else:
+            action, bucket = Action.GRANTED, outcome.granted
+        recorded = consent_record(contact=contact, purpose=purpose, channel=channel, action=action, method=method,
+                                  recorded_by=recorded_by, collection_form=form.slug, notice_text=notice_text,
+                                  language=language, **evidence)
+        evidence["evidence_document"] = None  # one scan, kept on the first event of the submission
+        bucket.append(recorded.event)
+        if action == Action.PENDING:
+            transaction.on_commit(lambda event_id=recorded.event.pk: send_double_opt_in(event_id=event_id))
+    return outcome
+
+
+@transaction.atomic
+def consent_confirm(*, pending_event_id: int, evidence_ip: str | None = None,
+                    evidence_user_agent: str = "") -> ConsentEvent | None:
+    """Confirm a double opt-in: its own ``granted`` event, under the notice the person saw.
+    Returns None when there is nothing (any more) to confirm; confirming twice changes nothing."""
+    pending = ConsentEvent.objects.select_related("contact", "purpose", "channel", "notice").filter(
+        pk=pending_event_id, action=Action.PENDING).first()
+    if pending is None:
+        return None
+    state = ConsentState.objects.filter(contact=pending.contact, purpose=pending.purpose,
+                                        channel=pending.channel).first()
+    if state is None or state.status != Action.PENDING or state.last_event_id != pending.pk:
+        return None
+    return consent_record(
+        contact=pending.contact, purpose=pending.purpose, channel=pending.channel, action=Action.GRANTED,
+        method=Method.DOUBLE_OPT_IN, collection_form=pending.collection_form,
+        notice_text=pending.notice.text if pending.notice_id else None,
+        language=pending.notice.language if pending.notice_id else None,
+        evidence_ip=evidence_ip, evidence_user_agent=evidence_user_agent,
+    ).event
+
+
+def consent_expire_pending(*, now: datetime | None = None) -> int:
+    """Expire double opt-ins left unconfirmed; erase contacts that exist only for them."""
+    from django.conf import settings
+
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=settings.DOUBLE_OPT_IN_DAYS)
+    stale = ConsentState.objects.filter(status=Action.PENDING, since__lt=cutoff).select_related(
+        "contact", "purpose", "channel")
+    touched: set[int] = set()
+    count = 0
+    for state in stale:
+        with transaction.atomic():
+            consent_record(contact=state.contact, purpose=state.purpose, channel=state.channel,
+                           action=Action.EXPIRED, method=Method.EXPIRY)
+        touched.add(state.contact_id)
+        count += 1
+    for contact in Contact.objects.filter(pk__in=touched, anonymised_at__isnull=True):
+        if not contact.events.exclude(action__in=[Action.PENDING, Action.EXPIRED]).exists():
+            contact_anonymise(contact=contact)
+    return count
+
+
+@transaction.atomic
+def contact_anonymise(*, contact: Contact) -> Contact:
+    """Replace the contact's personal fields, in the row and its history, by the data map's strategies."""
+    from registry.datamap import anonymised_values, datamap
+
+    source = datamap.source_for(Contact)
+    Contact.objects.filter(pk=contact.pk).update(anonymised_at=timezone.now(), **anonymised_values(source, contact))
+    for record in source.history_model.objects.filter(id=contact.pk):
+        source.history_model.objects.filter(pk=record.pk).update(**anonymised_values(source, record))
+    contact.refresh_from_db()
+    contact.data_subject_categories.clear()
+    return contact
+
+
+# --- Preference centre and unsubscribe ------------------------------------------------------
+
+PREFERENCE_ACTIONS = {"grant": Action.GRANTED, "withdraw": Action.WITHDRAWN, "object": Action.OBJECTED,
+                      "lift": Action.OBJECTION_LIFTED}
+
+
+def preference_link_request(*, email: str) -> None:
+    """Email the preference-centre link when the address is known. The caller answers the same
+    either way, so the page tells no one whether an address is on file."""
+    from .emails import send_preference_link
+
+    try:
+        contact = selectors.contact_find(email=email)
+    except ValidationError:
+        return
+    if contact is not None and not contact.anonymised_at:
+        transaction.on_commit(lambda: send_preference_link(contact_id=contact.pk))
+
+
+def preference_change(*, contact: Contact, purpose: Purpose, channel: Channel, choice: str, language: str,
+                      evidence_ip: str | None = None, evidence_user_agent: str = "") -> Recorded:
+    """One click in the preference centre: one ledger event."""
+    if choice not in PREFERENCE_ACTIONS:
+        raise ValidationError({"choice": [_("Unknown choice.")]})
+    return consent_record(contact=contact, purpose=purpose, channel=channel, action=PREFERENCE_ACTIONS[choice],
+                          method=Method.PREFERENCE_CENTRE, language=language, evidence_ip=evidence_ip,
+                          evidence_user_agent=evidence_user_agent)
+
+
+def unsubscribe(*, contact: Contact, purpose: Purpose, channel: Channel) -> Recorded | None:
+    """The one-click unsubscribe of a marketing message: a withdrawal (consent) or an objection
+    (opt-out). None when the contact is already not reachable there (clicking twice records once)."""
+    result = selectors.consent_check(contact=contact, purpose=purpose, channel=channel)
+    if purpose.legal_basis == LegalBasis.CONSENT:
+        if result.status != Action.GRANTED:
+            return None
+        action = Action.WITHDRAWN
+    else:
+        if result.status == Action.OBJECTED:
+            return None
+        action = Action.OBJECTED
+    return consent_record(contact=contact, purpose=purpose, channel=channel, action=action, method=Method.UNSUBSCRIBE)

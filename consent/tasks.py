@@ -11,3 +11,8 @@ def expire_due_consents() -> None:
 @shared_task(ignore_result=True)
 def lapse_outdated_consents() -> None:
     services.consent_lapse_outdated()
+
+
+@shared_task(ignore_result=True)
+def expire_pending_double_opt_ins() -> None:
+    services.consent_expire_pending()

@@ -184,3 +184,11 @@ datamap = DataMap()
 
 def autodiscover() -> None:
     autodiscover_modules("privacy", register_to=datamap)
+
+
+def anonymised_values(source: Source, record: models.Model) -> dict[str, Any]:
+    """What each declared personal field of ``record`` becomes under its strategy."""
+    return {
+        name: spec.anonymise.apply(getattr(record, name), field=record._meta.get_field(name))
+        for name, spec in source.fields.items()
+    }

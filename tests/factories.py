@@ -208,3 +208,24 @@ class ContactFactory(factory.django.DjangoModelFactory):
         from consent.services import contact_create
 
         return contact_create(**kwargs)
+
+
+# --- consent (admin/ledger) ---------------------------------------------------------------------
+# Contacts: ContactFactory above (through consent.services.contact_create).
+
+
+def consent_purpose(slug: str = "ledger-newsletter", *, channels=("email", "sms"), **fields):
+    """A consent-based purpose on the given channels (made once per slug)."""
+    existing = m.Purpose.objects.filter(slug=slug).first()
+    if existing is not None:
+        return existing
+    return PurposeFactory(slug=slug, legal_basis="consent", channels=[channel(code) for code in channels], **fields)
+
+
+def record_consent(contact, purpose, channel_code: str = "email", action: str = "granted", **kwargs):
+    """One ledger event through consent.services.consent_record; returns the event."""
+    from consent.services import consent_record
+
+    kwargs.setdefault("method", "web_form")
+    return consent_record(contact=contact, purpose=purpose, channel=channel(channel_code), action=action,
+                          **kwargs).event

@@ -1,0 +1,57 @@
+"""Emails to contacts, in their language, with the links they need. Sent after commit."""
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.mail import EmailMessage
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.translation import gettext as _
+from django.utils.translation import override
+
+from . import tokens
+from .models import ConsentEvent, Contact
+
+
+def public_url(path: str) -> str:
+    return settings.PUBLIC_BASE_URL + path
+
+
+def _localised_path(language: str, name: str, token: str) -> str:
+    with override(language):
+        return reverse(name, args=[token])
+
+
+def preference_centre_url(*, contact: Contact) -> str:
+    return public_url(_localised_path(contact.language, "consent:preferences",
+                                      tokens.preferences_token(contact_id=contact.pk)))
+
+
+def confirmation_url(*, event: ConsentEvent) -> str:
+    return public_url(_localised_path(event.contact.language, "consent:confirm",
+                                      tokens.confirm_token(event_id=event.pk)))
+
+
+def unsubscribe_url(*, contact_id: int, purpose_id: int, channel_id: int, language: str = "fr") -> str:
+    return public_url(_localised_path(language, "consent:unsubscribe", tokens.unsubscribe_token(
+        contact_id=contact_id, purpose_id=purpose_id, channel_id=channel_id)))
+
+
+def _send(*, contact: Contact, subject: str, template: str, context: dict) -> None:
+    with override(contact.language):
+        body = render_to_string(template, {"contact": contact, **context})
+        message = EmailMessage(subject=str(_(subject)), body=body, to=[contact.email])
+    message.send()
+
+
+def send_double_opt_in(*, event_id: int) -> None:
+    event = ConsentEvent.objects.select_related("contact", "purpose", "channel").get(pk=event_id)
+    with override(event.contact.language):
+        _send(contact=event.contact, subject="Please confirm your subscription", template="emails/double_opt_in.txt",
+              context={"purpose": event.purpose, "url": confirmation_url(event=event),
+                       "days": settings.DOUBLE_OPT_IN_DAYS})
+
+
+def send_preference_link(*, contact_id: int) -> None:
+    contact = Contact.objects.get(pk=contact_id)
+    _send(contact=contact, subject="Your communication preferences", template="emails/preference_link.txt",
+          context={"url": preference_centre_url(contact=contact), "days": settings.PREFERENCE_LINK_DAYS})

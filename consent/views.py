@@ -1,0 +1,130 @@
+"""Public pages (collection forms, double opt-in, preference centre, unsubscribe) and the staff
+collection page. They parse input and call consent.services; the rules live there."""
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import get_language
+from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods
+
+from registry.models import Channel, Purpose
+
+from . import selectors, services, tokens
+from .forms_public import CollectionSubmissionForm, PreferenceLinkForm
+from .models import CollectionForm, Contact, Method
+from .notices import form_notice_text
+
+
+def _evidence(request) -> dict:
+    return {"evidence_ip": request.META.get("REMOTE_ADDR"),
+            "evidence_user_agent": request.META.get("HTTP_USER_AGENT", "")[:512]}
+
+
+def _language() -> str:
+    return (get_language() or "fr")[:2]
+
+
+def _collect(request, collection_form: CollectionForm, *, staff: bool):
+    form = CollectionSubmissionForm(request.POST or None, request.FILES or None, collection_form=collection_form,
+                                    staff=staff)
+    if request.method == "POST" and form.is_valid():
+        try:
+            outcome = services.form_submit(
+                form=collection_form, contact_fields=form.contact_fields(), chosen=form.chosen_items(),
+                method=form.cleaned_data["method"] if staff else Method.WEB_FORM, language=_language(),
+                recorded_by=request.user if staff else None,
+                age_confirmed=form.cleaned_data.get("age_confirmed", False),
+                evidence_note=form.cleaned_data.get("evidence_note", "") if staff else "",
+                evidence_document=form.cleaned_data.get("evidence_document") if staff else None,
+                **_evidence(request),
+            )
+        except ValidationError as exc:
+            for field, errors in (exc.message_dict.items() if hasattr(exc, "error_dict") else [(None, exc.messages)]):
+                for error in errors:
+                    form.add_error(field if field in form.fields else None, error)
+        else:
+            return render(request, "consent/form_done.html", {"collection_form": collection_form,
+                                                              "outcome": outcome, "staff": staff})
+    return render(request, "consent/form.html", {
+        "collection_form": collection_form, "form": form, "staff": staff,
+        "notice": form_notice_text(form=collection_form, language=_language()),
+    })
+
+
+@require_http_methods(["GET", "POST"])
+def public_form(request, slug: str):
+    collection_form = get_object_or_404(CollectionForm, slug=slug, public=True, active=True)
+    return _collect(request, collection_form, staff=False)
+
+
+@login_required
+@permission_required("consent.add_consentevent", raise_exception=True)
+@require_http_methods(["GET", "POST"])
+def staff_form(request, slug: str):
+    collection_form = get_object_or_404(CollectionForm, slug=slug, active=True)
+    return _collect(request, collection_form, staff=True)
+
+
+@require_http_methods(["GET", "POST"])
+def confirm(request, token: str):
+    """Double opt-in. GET only shows a button: mail scanners that open links must not confirm."""
+    event_id = tokens.read_confirm_token(token)
+    if event_id is None:
+        return render(request, "consent/confirm.html", {"state": "invalid"}, status=400)
+    if request.method == "POST":
+        event = services.consent_confirm(pending_event_id=event_id, **_evidence(request))
+        return render(request, "consent/confirm.html", {"state": "confirmed" if event else "nothing"})
+    return render(request, "consent/confirm.html", {"state": "ask"})
+
+
+@require_http_methods(["GET", "POST"])
+def preferences_request(request):
+    form = PreferenceLinkForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        services.preference_link_request(email=form.cleaned_data["email"])
+        return render(request, "consent/preferences_request.html", {"sent": True})
+    return render(request, "consent/preferences_request.html", {"form": form})
+
+
+@require_http_methods(["GET", "POST"])
+def preferences(request, token: str):
+    contact_id = tokens.read_preferences_token(token)
+    contact = Contact.objects.filter(pk=contact_id, anonymised_at__isnull=True).first() if contact_id else None
+    if contact is None:
+        return render(request, "consent/preferences.html", {"invalid": True}, status=400)
+    if request.method == "POST":
+        purpose = Purpose.objects.filter(pk=request.POST.get("purpose")).first()
+        channel = Channel.objects.filter(pk=request.POST.get("channel")).first()
+        if purpose is None or channel is None:
+            messages.error(request, _("This choice is no longer available."))
+        else:
+            try:
+                services.preference_change(contact=contact, purpose=purpose, channel=channel,
+                                           choice=request.POST.get("choice", ""), language=_language(),
+                                           **_evidence(request))
+                messages.success(request, _("Your choice is saved."))
+            except ValidationError as exc:
+                messages.error(request, " ".join(exc.messages))
+        return redirect(request.path)
+    return render(request, "consent/preferences.html", {
+        "contact": contact, "rows": selectors.preference_rows(contact=contact), "token": token})
+
+
+@csrf_exempt  # RFC 8058: mail clients POST "List-Unsubscribe=One-Click" without a CSRF token
+@require_http_methods(["GET", "POST"])
+def unsubscribe(request, token: str):
+    ids = tokens.read_unsubscribe_token(token)
+    if ids is None:
+        raise Http404
+    contact = get_object_or_404(Contact, pk=ids[0])
+    purpose = get_object_or_404(Purpose, pk=ids[1])
+    channel = get_object_or_404(Channel, pk=ids[2])
+    if request.method == "POST":
+        with transaction.atomic():
+            services.unsubscribe(contact=contact, purpose=purpose, channel=channel)
+        return render(request, "consent/unsubscribe.html", {"done": True, "purpose": purpose, "channel": channel})
+    return render(request, "consent/unsubscribe.html", {"purpose": purpose, "channel": channel})

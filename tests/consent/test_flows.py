@@ -1,0 +1,167 @@
+"""Collection forms, double opt-in, the preference centre and one-click unsubscribe, through the pages."""
+import re
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+
+from consent import selectors, services
+from consent.emails import unsubscribe_url
+from consent.models import CollectionForm, CollectionFormItem, ConsentEvent, Contact
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def signup(newsletter, postal_appeals, channels):
+    form = CollectionForm.objects.create(slug="signup", name="Inscription", public=True, double_opt_in=True,
+                                         require_age_15=True)
+    email_box = CollectionFormItem.objects.create(form=form, purpose=newsletter, channel=channels["email"])
+    sms_box = CollectionFormItem.objects.create(form=form, purpose=newsletter, channel=channels["sms"], position=1)
+    return form, email_box, sms_box
+
+
+def link_in(message) -> str:
+    return re.search(r"https?://\S+", message.body).group(0)
+
+
+def path_of(url: str) -> str:
+    return re.sub(r"^https?://[^/]+", "", url)
+
+
+def test_public_form_shows_unticked_boxes_and_the_art13_notice(client, signup, django_capture_on_commit_callbacks):
+    from tests.factories import OrganisationFactory
+
+    OrganisationFactory()
+    page = client.get("/forms/signup/").content.decode()
+    assert 'type="checkbox"' in page and "checked" not in page
+    assert "Julien Moreau" in page  # the DPO, from the register
+    assert "/rights/new/" in page and "cnil.fr" in page
+
+
+def test_double_opt_in_from_the_emailed_link(client, signup, channels, newsletter,
+                                             django_capture_on_commit_callbacks):
+    form, email_box, sms_box = signup
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/forms/signup/", {"email": "Zoe@Example.org", "phone": "06 45 45 45 45",
+                                                  f"box_{email_box.pk}": "on", f"box_{sms_box.pk}": "on",
+                                                  "age_confirmed": "on"}, REMOTE_ADDR="198.51.100.7")
+    assert response.status_code == 200 and "check-mailbox" in response.content.decode()
+    contact = Contact.objects.get(email="zoe@example.org")
+    email_check = selectors.consent_check(contact=contact, purpose=newsletter, channel=channels["email"])
+    assert (email_check.allowed, email_check.status) == (False, "pending")
+    assert selectors.consent_check(contact=contact, purpose=newsletter, channel=channels["sms"]).allowed
+    pending = ConsentEvent.objects.get(action="pending")
+    assert str(pending.evidence_ip) == "198.51.100.7"
+    assert newsletter.name_fr in pending.notice.text and newsletter.text_fr in pending.notice.text
+
+    assert len(mail.outbox) == 1 and mail.outbox[0].to == ["zoe@example.org"]
+    link = path_of(link_in(mail.outbox[0]))
+    assert client.get(link).status_code == 200  # a mail scanner opening the link confirms nothing
+    assert not selectors.consent_check(contact=contact, purpose=newsletter, channel=channels["email"]).allowed
+    confirmed = client.post(link)
+    assert "confirmed" in confirmed.content.decode()
+    assert selectors.consent_check(contact=contact, purpose=newsletter, channel=channels["email"]).allowed
+    granted = ConsentEvent.objects.get(action="granted", channel=channels["email"])
+    assert granted.method == "double_opt_in" and granted.notice == pending.notice
+    client.post(link)  # twice: nothing more
+    assert ConsentEvent.objects.filter(channel=channels["email"]).count() == 2
+
+
+def test_under_15_is_refused_with_an_explanation(client, signup):
+    form, email_box, _ = signup
+    response = client.post("/forms/signup/", {"email": "kid@example.org", f"box_{email_box.pk}": "on"})
+    assert "art. 45" in response.content.decode()
+    assert not ConsentEvent.objects.exists() and not Contact.objects.exists()
+
+
+def test_forged_confirmation_link_is_refused(client):
+    assert client.get("/consent/confirm/not-a-token/").status_code == 400
+
+
+def test_unconfirmed_double_opt_in_expires_and_its_contact_is_erased(client, signup, settings,
+                                                                      django_capture_on_commit_callbacks):
+    form, email_box, _ = signup
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/forms/signup/", {"email": "late@example.org", "first_name": "Late",
+                                       f"box_{email_box.pk}": "on", "age_confirmed": "on"})
+    contact = Contact.objects.get(email="late@example.org")
+    assert services.consent_expire_pending(now=timezone.now() + timedelta(days=settings.DOUBLE_OPT_IN_DAYS + 1)) == 1
+    contact.refresh_from_db()
+    assert contact.anonymised_at and contact.email != "late@example.org" and contact.first_name == "anonyme"
+    assert not contact.history.filter(email="late@example.org").exists()
+    link = path_of(link_in(mail.outbox[0]))
+    assert 'id="nothing-to-confirm"' in client.post(link).content.decode()
+
+
+def test_staff_records_paper_consent_with_its_scan(client, staff_user, signup, channels, newsletter):
+    form, email_box, sms_box = signup
+    client.force_login(staff_user)
+    url = "/staff/forms/signup/"
+    missing_scan = client.post(url, {"phone": "06 98 76 54 32", "method": "paper", f"box_{sms_box.pk}": "on",
+                                     "age_confirmed": "on"})
+    assert missing_scan.status_code == 200 and not ConsentEvent.objects.exists()
+    scan = SimpleUploadedFile("form.pdf", b"%PDF-1.4 signed form", content_type="application/pdf")
+    response = client.post(url, {"phone": "06 98 76 54 32", "method": "paper", f"box_{sms_box.pk}": "on",
+                                 "age_confirmed": "on", "evidence_document": scan, "evidence_note": "Stand"})
+    assert response.status_code == 200, response.content
+    event = ConsentEvent.objects.get()
+    assert (event.method, event.recorded_by, event.action) == ("paper", staff_user, "granted")
+    assert event.evidence_document.read() == b"%PDF-1.4 signed form"
+
+
+def test_staff_form_needs_the_permission(client, auditor_user, signup):
+    client.force_login(auditor_user)
+    assert client.get("/staff/forms/signup/").status_code == 403
+
+
+def test_preference_link_same_answer_whether_known_or_not(client, newsletter,
+                                                          django_capture_on_commit_callbacks):
+    services.contact_create(email="known@example.org")
+    with django_capture_on_commit_callbacks(execute=True):
+        known = client.post("/preferences/", {"email": "known@example.org"})
+        unknown = client.post("/preferences/", {"email": "nobody@example.org"})
+    strip = lambda r: r.content.decode().replace(r.wsgi_request.META.get("CSRF_COOKIE", ""), "")  # noqa: E731
+    assert known.status_code == unknown.status_code == 200
+    assert "link-sent" in strip(known) and "link-sent" in strip(unknown)
+    assert [m.to for m in mail.outbox] == [["known@example.org"]]
+
+
+def test_preference_centre_changes_each_choice_with_one_click(client, newsletter, postal_appeals, channels,
+                                                              categories, django_capture_on_commit_callbacks):
+    contact = services.contact_create(email="pref@example.org", address_line1="2 rue B", postal_code="75002",
+                                      city="Paris", data_subject_categories=[categories["donor"]])
+    services.consent_record(contact=contact, purpose=newsletter, channel=channels["email"], action="granted",
+                            method="web_form")
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/preferences/", {"email": "pref@example.org"})
+    url = path_of(link_in(mail.outbox[0]))
+    page = client.get(url).content.decode()
+    assert 'data-purpose="newsletter" data-channel="email"' in page
+    assert 'data-purpose="postal-appeals" data-channel="postal"' in page
+    client.post(url, {"purpose": newsletter.pk, "channel": channels["email"].pk, "choice": "withdraw"})
+    client.post(url, {"purpose": postal_appeals.pk, "channel": channels["postal"].pk, "choice": "object"})
+    assert selectors.consent_check(contact=contact, purpose=newsletter, channel=channels["email"]).reason == "withdrawn"
+    assert selectors.consent_check(contact=contact, purpose=postal_appeals,
+                                   channel=channels["postal"]).reason == "objected"
+    assert list(ConsentEvent.objects.filter(method="preference_centre").values_list("action", flat=True)) == [
+        "withdrawn", "objected"]
+    assert client.get("/preferences/forged/").status_code == 400
+
+
+def test_one_click_unsubscribe_rfc8058(client, newsletter, channels):
+    contact = services.contact_create(email="unsub@example.org")
+    services.consent_record(contact=contact, purpose=newsletter, channel=channels["email"], action="granted",
+                            method="web_form")
+    url = path_of(unsubscribe_url(contact_id=contact.pk, purpose_id=newsletter.pk, channel_id=channels["email"].pk))
+    from django.test import Client
+
+    mail_client = Client(enforce_csrf_checks=True)  # a mail client posts without a CSRF token
+    response = mail_client.post(url, {"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 200
+    assert selectors.consent_check(contact=contact, purpose=newsletter, channel=channels["email"]).reason == "withdrawn"
+    mail_client.post(url, {"List-Unsubscribe": "One-Click"})
+    assert ConsentEvent.objects.filter(method="unsubscribe").count() == 1
+    assert client.get(url.replace(url.split("/")[-2], "forged")).status_code == 404

@@ -1,0 +1,220 @@
+"""The consent ledger on real PostgreSQL: the append-only trigger, and concurrent appends.
+
+What SQLite cannot show: the trigger of migration consent 0002 refuses UPDATE and DELETE from any
+client (raw SQL included) except erasure's clearing of the evidence, and the advisory lock taken by
+``consent_record`` keeps two writers in two connections from forking the hash chain. No Celery
+worker is needed; the skip when DATABASE_URL/REDIS_URL are missing comes from this folder's conftest.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.db import IntegrityError, connection, connections, transaction
+
+from consent import ledger
+from consent.models import ConsentEvent, ConsentState
+from tests.factories import ContactFactory, channel, consent_purpose, record_consent
+
+pytestmark = pytest.mark.integration
+
+THREADS = 4
+APPENDS_PER_THREAD = 10
+LOCK_WAIT_TIMEOUT = 15.0
+
+
+def verify() -> str:
+    out = StringIO()
+    call_command("verify_consent_ledger", stdout=out)
+    return out.getvalue()
+
+
+def execute(sql: str, params=()) -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def refused(sql: str, params=()) -> IntegrityError:
+    """The statement fails in its own savepoint, so the test's transaction stays usable."""
+    with pytest.raises(IntegrityError, match="append-only") as excinfo:
+        with transaction.atomic():
+            execute(sql, params)
+    return excinfo.value
+
+
+@pytest.fixture
+def purpose(db, reference_data):
+    return consent_purpose("int-ledger-newsletter", channels=("email", "sms"))
+
+
+@pytest.fixture
+def events(purpose):
+    contact = ContactFactory(email="ines@example.org")
+    return [
+        record_consent(contact, purpose, "email", "granted", method="web_form", evidence_ip="203.0.113.9",
+                       evidence_user_agent="Mozilla/5.0", evidence_note="Newsletter box ticked"),
+        record_consent(contact, purpose, "email", "withdrawn", method="unsubscribe"),
+    ]
+
+
+def test_the_database_is_postgresql():
+    assert connection.vendor == "postgresql"
+
+
+def test_trigger_refuses_update_of_an_event(events):
+    withdrawn = events[1]
+    error = refused("UPDATE consent_consentevent SET action = 'granted' WHERE id = %s", [withdrawn.pk])
+    # ERRCODE integrity_constraint_violation: psycopg's IntegrityError, which Django re-raises as its own.
+    assert error.__cause__.sqlstate == "23000"
+    with pytest.raises(IntegrityError):
+        with transaction.atomic():
+            ConsentEvent.objects.filter(pk=withdrawn.pk).update(action="granted")
+    withdrawn.refresh_from_db()
+    assert withdrawn.action == "withdrawn"
+    assert "Ledger verified: 2 event(s)" in verify()
+
+
+def test_trigger_refuses_delete(events):
+    refused("DELETE FROM consent_consentevent WHERE id = %s", [events[0].pk])
+    refused("DELETE FROM consent_consentevent")
+    assert ConsentEvent.objects.count() == 2
+
+
+def test_trigger_allows_clearing_the_evidence_and_the_ledger_still_verifies(events):
+    granted = events[0]
+    digest = granted.evidence_digest
+    cleared = execute(
+        "UPDATE consent_consentevent SET evidence_ip = NULL, evidence_user_agent = '', evidence_note = '', "
+        "evidence_document = '' WHERE contact_id = %s", [granted.contact_id])
+    assert cleared == 2
+    granted.refresh_from_db()
+    assert (granted.evidence_ip, granted.evidence_user_agent, granted.evidence_note, granted.evidence_document.name) \
+        == (None, "", "", "")
+    assert granted.evidence_digest == digest
+    assert "Ledger verified: 2 event(s)" in verify()
+
+
+def test_trigger_refuses_writing_new_evidence(events):
+    granted = events[0]
+    refused("UPDATE consent_consentevent SET evidence_note = 'forged' WHERE id = %s", [granted.pk])
+    # Clearing is allowed only as such: not with another column, not back to a value afterwards.
+    refused("UPDATE consent_consentevent SET evidence_ip = NULL, evidence_user_agent = '', evidence_note = '', "
+            "evidence_digest = '' WHERE id = %s", [granted.pk])
+    execute("UPDATE consent_consentevent SET evidence_ip = NULL, evidence_user_agent = '', evidence_note = '' "
+            "WHERE id = %s", [granted.pk])
+    refused("UPDATE consent_consentevent SET evidence_ip = '192.0.2.1' WHERE id = %s", [granted.pk])
+    refused("UPDATE consent_consentevent SET evidence_user_agent = 'curl/8' WHERE id = %s", [granted.pk])
+    refused("UPDATE consent_consentevent SET evidence_document = 'consent/evidence/other.pdf' WHERE id = %s",
+            [granted.pk])
+    granted.refresh_from_db()
+    assert (granted.evidence_ip, granted.evidence_note, granted.evidence_document.name) == (None, "", "")
+    assert "Ledger verified: 2 event(s)" in verify()
+
+
+# --- concurrent appends ---------------------------------------------------------------------
+
+
+def in_own_connection(target, errors: list, *args) -> threading.Thread:
+    """A thread with its own database connection (Django's are per thread), closed at its end."""
+
+    def run():
+        try:
+            target(*args)
+        except BaseException as exc:  # reported by the test
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    return threading.Thread(target=run, daemon=True)
+
+
+def assert_one_unforked_chain(expected: int) -> list[ConsentEvent]:
+    stored = list(ConsentEvent.objects.order_by("sequence"))
+    assert [e.sequence for e in stored] == list(range(1, expected + 1))
+    previous = ledger.GENESIS_HASH
+    for event in stored:
+        assert event.previous_hash == previous, f"event #{event.sequence} forks the chain"
+        previous = event.hash
+    assert f"Ledger verified: {expected} event(s)" in verify()
+    return stored
+
+
+def test_concurrent_appends_never_fork_the_chain(transactional_db, reference_data):
+    purpose = consent_purpose("int-ledger-concurrent", channels=("email",))
+    email = channel("email")
+    contacts = [ContactFactory(email=f"writer{n}@example.org") for n in range(THREADS)]
+    start = threading.Barrier(THREADS)
+    errors: list[BaseException] = []
+
+    def append_many(contact):
+        start.wait(timeout=LOCK_WAIT_TIMEOUT)
+        for n in range(APPENDS_PER_THREAD):
+            action, method = ("granted", "web_form") if n % 2 == 0 else ("withdrawn", "unsubscribe")
+            record_consent(contact, purpose, email.code, action, method=method)
+
+    threads = [in_own_connection(append_many, errors, contact) for contact in contacts]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "an append never finished"
+    assert not errors, errors
+
+    stored = assert_one_unforked_chain(THREADS * APPENDS_PER_THREAD)
+    for contact in contacts:
+        mine = [e for e in stored if e.contact_id == contact.pk]
+        assert len(mine) == APPENDS_PER_THREAD
+        state = ConsentState.objects.get(contact=contact, purpose=purpose, channel=email)
+        assert state.last_event_id == mine[-1].pk and state.status == "withdrawn"
+
+
+def advisory_lock_waiters() -> int:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND objid = %s "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+            [ledger.APPEND_LOCK_KEY])
+        return cursor.fetchone()[0]
+
+
+def test_a_second_writer_waits_for_the_first_to_commit(transactional_db, reference_data):
+    purpose = consent_purpose("int-ledger-wait", channels=("email", "sms"))
+    first_contact = ContactFactory(email="first@example.org")
+    second_contact = ContactFactory(email="second@example.org")
+    first_appended, release_first, second_done = threading.Event(), threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def first_writer():
+        with transaction.atomic():
+            record_consent(first_contact, purpose, "email", "granted")
+            first_appended.set()
+            release_first.wait(timeout=LOCK_WAIT_TIMEOUT)
+
+    def second_writer():
+        first_appended.wait(timeout=LOCK_WAIT_TIMEOUT)
+        record_consent(second_contact, purpose, "sms", "granted")
+        second_done.set()
+
+    threads = [in_own_connection(first_writer, errors), in_own_connection(second_writer, errors)]
+    for thread in threads:
+        thread.start()
+    try:
+        assert first_appended.wait(timeout=LOCK_WAIT_TIMEOUT), errors
+        deadline = time.monotonic() + LOCK_WAIT_TIMEOUT
+        while advisory_lock_waiters() < 1:
+            assert time.monotonic() < deadline, "the second writer never waited for the append lock"
+            assert not second_done.is_set(), "the second writer appended while the first was uncommitted"
+            time.sleep(0.05)
+        assert not second_done.is_set()
+    finally:
+        release_first.set()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert not errors, errors
+    assert second_done.is_set()
+    first, second = assert_one_unforked_chain(2)
+    assert (first.contact_id, second.contact_id) == (first_contact.pk, second_contact.pk)
