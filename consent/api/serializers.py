@@ -37,6 +37,15 @@ class InstantField(serializers.DateTimeField):
         return parsed
 
 
+class CodeRelatedField(serializers.SlugRelatedField):
+    """A row by its code or slug; a NUL character is refused here, as PostgreSQL would fail on it."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, str) and "\x00" in data:
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class ErrorsSerializer(serializers.Serializer):
     """Every 400: the messages of each field at fault."""
 
@@ -53,7 +62,7 @@ class ContactSerializer(serializers.ModelSerializer):
     external_ref = serializers.CharField(required=False, allow_blank=True, max_length=120)
     language = serializers.ChoiceField(choices=LANGUAGE_CODES, required=False)
     collected_at = InstantField(required=False)
-    data_subject_categories = serializers.SlugRelatedField(
+    data_subject_categories = CodeRelatedField(
         slug_field="code", many=True, queryset=DataSubjectCategory.objects.all(), required=False
     )
     duplicate_candidates = serializers.SerializerMethodField(
@@ -111,8 +120,8 @@ class ConsentEventCreateSerializer(ContactIdentifierSerializer):
         required=False, default=False,
         help_text=_("Create the contact from the email or phone when no contact matches."),
     )
-    purpose = serializers.SlugRelatedField(slug_field="slug", queryset=Purpose.objects.all())
-    channel = serializers.SlugRelatedField(slug_field="code", queryset=Channel.objects.all())
+    purpose = CodeRelatedField(slug_field="slug", queryset=Purpose.objects.all())
+    channel = CodeRelatedField(slug_field="code", queryset=Channel.objects.all())
     action = serializers.ChoiceField(choices=Action.choices)
     method = serializers.ChoiceField(choices=Method.choices)
     effective_at = InstantField(required=False)
@@ -124,7 +133,8 @@ class ConsentEventCreateSerializer(ContactIdentifierSerializer):
     collection_form = serializers.CharField(required=False, allow_blank=True, max_length=80, default="")
     evidence_ip = serializers.IPAddressField(required=False, allow_null=True, default=None,
                                              help_text=_("The contact's IP address (not the caller's)."))
-    evidence_user_agent = serializers.CharField(required=False, allow_blank=True, max_length=512, default="")
+    evidence_user_agent = serializers.CharField(required=False, allow_blank=True, default="",
+                                                help_text=_("The contact's browser; kept up to 512 characters."))
     evidence_note = serializers.CharField(required=False, allow_blank=True, default="")
 
     def validate(self, attrs):
@@ -191,5 +201,5 @@ class EventFeedSerializer(serializers.Serializer):
 
 
 class CheckQuerySerializer(ContactIdentifierSerializer):
-    purpose = serializers.SlugRelatedField(slug_field="slug", queryset=Purpose.objects.all())
-    channel = serializers.SlugRelatedField(slug_field="code", queryset=Channel.objects.all())
+    purpose = CodeRelatedField(slug_field="slug", queryset=Purpose.objects.all())
+    channel = CodeRelatedField(slug_field="code", queryset=Channel.objects.all())

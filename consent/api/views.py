@@ -12,6 +12,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.exceptions import ValidationError
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
@@ -21,6 +22,11 @@ from . import serializers as s
 
 IDEMPOTENCY_KEY_MAX_LENGTH = ConsentEvent._meta.get_field("idempotency_key").max_length
 BAD_REQUEST = {400: s.ErrorsSerializer}
+
+
+class ContactPagination(LimitOffsetPagination):
+    # Without a ceiling, ?limit=<2**63> reaches the database as an out-of-range LIMIT (a 500).
+    max_limit = 1000
 
 
 class ContactFilter(django_filters.FilterSet):
@@ -59,6 +65,7 @@ class ContactViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Retr
     queryset = Contact.objects.prefetch_related("data_subject_categories").order_by("-created_at", "-pk")
     serializer_class = s.ContactSerializer
     filterset_class = ContactFilter
+    pagination_class = ContactPagination
 
     def perform_create(self, serializer):
         serializer.instance = services.contact_create(**serializer.validated_data)

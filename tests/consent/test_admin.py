@@ -145,6 +145,11 @@ def test_search_by_a_national_phone_number_finds_the_contact(client, staff_user,
     assert list(response.context["cl"].result_list) == [wanted]
     response = client.get(url, {"q": "FANNY@Example.org"})
     assert list(response.context["cl"].result_list) == [wanted]
+    # With a filter on an M2M field as well.
+    donor = DataSubjectCategory.objects.get(code="donor")
+    ContactFactory(email="henri@example.org", phone="+33612345678", data_subject_categories=[donor])
+    response = client.get(url, {"q": "06 12 34 56 78", "data_subject_categories__id__exact": donor.pk})
+    assert [c.email for c in response.context["cl"].result_list] == ["henri@example.org"]
 
 
 def test_staff_cannot_delete_a_contact_and_neither_can_the_dpo(client, staff_user, dpo_user, reference_data):
@@ -200,6 +205,12 @@ def test_nobody_can_add_change_or_delete_a_consent_event(client, event, dpo_user
     changelist = client.get(reverse("admin:consent_consentevent_changelist"))
     assert changelist.status_code == 200
     assert "delete_selected" not in changelist.content.decode()
+    for filters, expected in (({"action__exact": "granted", "method__exact": "paper"}, [event]),
+                              ({"action__exact": "withdrawn"}, []),
+                              ({"purpose__id__exact": event.purpose_id, "channel__id__exact": event.channel_id},
+                               [event])):
+        filtered = client.get(reverse("admin:consent_consentevent_changelist"), filters)
+        assert list(filtered.context["cl"].result_list) == expected
     event.refresh_from_db()
     assert event.action == "granted" and ConsentEvent.objects.count() == 1
 

@@ -21,12 +21,15 @@ def append_only_trigger_disabled():
         yield
         return
     with connection.cursor() as cursor:
+        # ALTER TABLE refuses while the test's deferred foreign-key checks are pending: run them now.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute("ALTER TABLE consent_consentevent DISABLE TRIGGER consent_event_append_only")
     try:
         yield
     finally:
         with connection.cursor() as cursor:
             cursor.execute("ALTER TABLE consent_consentevent ENABLE TRIGGER consent_event_append_only")
+            cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 def verify() -> str:
