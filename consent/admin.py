@@ -269,10 +269,9 @@ class ConsentEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     )
 
     def get_urls(self):
-        info = self.opts.app_label, self.opts.model_name
         return [
             path("<path:object_id>/evidence/", self.admin_site.admin_view(self.evidence_view),
-                 name="%s_%s_evidence" % info),
+                 name=f"{self.opts.app_label}_{self.opts.model_name}_evidence"),
         ] + super().get_urls()
 
     def evidence_view(self, request, object_id):
@@ -379,9 +378,9 @@ class SuppressionEntryAdmin(admin.ModelAdmin):
         return False
 
     def get_urls(self):
-        info = self.opts.app_label, self.opts.model_name
         return [
-            path("import/", self.admin_site.admin_view(self.import_view), name="%s_%s_import" % info),
+            path("import/", self.admin_site.admin_view(self.import_view),
+                 name=f"{self.opts.app_label}_{self.opts.model_name}_import"),
         ] + super().get_urls()
 
     def _changelist_url(self) -> str:

@@ -68,6 +68,24 @@ def lock_for_append() -> None:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [APPEND_LOCK_KEY])
 
 
+def evidence_matches(event) -> bool:
+    """Evidence still present must match the digest the hash covers; cleared evidence (erasure)
+    is no longer checkable, and that is the point."""
+    cleared = not (event.evidence_ip or event.evidence_user_agent or event.evidence_note or event.evidence_document)
+    if cleared:
+        return True
+    document_sha = ""
+    if event.evidence_document:
+        hasher = hashlib.sha256()
+        with event.evidence_document.open("rb") as document:
+            for chunk in iter(lambda: document.read(1 << 16), b""):
+                hasher.update(chunk)
+        document_sha = hasher.hexdigest()
+    return evidence_digest(ip=str(event.evidence_ip) if event.evidence_ip else None,
+                           user_agent=event.evidence_user_agent, note=event.evidence_note,
+                           document_sha256=document_sha) == event.evidence_digest
+
+
 @dataclass(frozen=True)
 class ChainBreak:
     sequence: int
@@ -87,6 +105,8 @@ def verify_chain(events: Iterator) -> tuple[int, ChainBreak | None]:
             return checked, ChainBreak(event.sequence, event.pk, "previous_hash does not match the event before")
         if event_hash(event, previous) != event.hash:
             return checked, ChainBreak(event.sequence, event.pk, "content does not match its hash")
+        if not evidence_matches(event):
+            return checked, ChainBreak(event.sequence, event.pk, "evidence does not match its digest")
         previous = event.hash
         expected_sequence = event.sequence + 1
         checked += 1

@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable
@@ -219,6 +220,11 @@ def consent_record(
     if errors:
         raise ValidationError(errors)
 
+    if evidence_ip:
+        try:  # one canonical form, the one the database gives back, so the digest re-verifies
+            evidence_ip = str(ipaddress.ip_address(str(evidence_ip).strip()))
+        except ValueError:
+            raise ValidationError({"evidence_ip": [_("Enter a valid IPv4 or IPv6 address.")]})
     language = language or contact.language or "fr"
     notice = None
     if notice_text is not None or action in (Action.PENDING, Action.GRANTED, Action.REFUSED):

@@ -1,6 +1,7 @@
 """The consent ledger's hash chain and its verifier (SQLite by default, PostgreSQL with DATABASE_URL)."""
 from contextlib import contextmanager
 from io import StringIO
+from itertools import pairwise
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -60,7 +61,7 @@ def test_each_event_links_to_the_one_before_from_a_genesis_of_zeros(events):
     stored = list(ConsentEvent.objects.order_by("sequence"))
     assert [e.sequence for e in stored] == [1, 2, 3, 4]
     assert stored[0].previous_hash == ledger.GENESIS_HASH == "0" * 64
-    for before, event in zip(stored, stored[1:]):
+    for before, event in pairwise(stored):
         assert event.previous_hash == before.hash
     for event in stored:
         assert event.hash == ledger.event_hash(event, event.previous_hash)
@@ -150,3 +151,27 @@ def test_an_idempotency_key_replay_returns_the_first_event(purpose):
                                     method="api", idempotency_key="crm-req-43")
     assert other.created and other.event.sequence == 2 and other.event.previous_hash == first.event.hash
     assert "Ledger verified: 2 event(s)" in verify()
+
+
+def test_verifier_catches_edited_evidence(db, newsletter, channels):
+    """The hash covers a keyed digest of the evidence: an edited note no longer matches it."""
+    from django.core.management import CommandError, call_command
+    from django.db import connection
+
+    from consent import services
+    from consent.models import ConsentEvent
+
+    contact = services.contact_create(email="evidence@example.org")
+    event = services.consent_record(contact=contact, purpose=newsletter, channel=channels["email"], action="granted",
+                                    method="paper", evidence_note="Signed at the desk").event
+    call_command("verify_consent_ledger")
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute("ALTER TABLE consent_consentevent DISABLE TRIGGER consent_event_append_only")
+            cursor.execute("UPDATE consent_consentevent SET evidence_note = 'Forged' WHERE id = %s", [event.pk])
+            cursor.execute("ALTER TABLE consent_consentevent ENABLE TRIGGER consent_event_append_only")
+    else:
+        ConsentEvent.objects.filter(pk=event.pk).update(evidence_note="Forged")
+    with pytest.raises(CommandError, match=f"#{event.sequence}.*evidence"):
+        call_command("verify_consent_ledger")

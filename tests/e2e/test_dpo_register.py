@@ -30,7 +30,7 @@ def test_dpo_adds_a_purpose_and_downloads_the_register_pdf(live_server, page, re
 
     # The activity's page warns that it has no purpose yet.
     page.goto(f"{live_server.url}/admin/registry/processingactivity/{register.pk}/change/")
-    assert "incomplète" in page.inner_text(".messagelist") or "incomplete" in page.inner_text(".messagelist")
+    assert page.locator(".messagelist .warning").count() == 1
 
     page.click("#purposes-group .add-row a")
     form = "#purposes-0"

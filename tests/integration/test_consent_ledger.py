@@ -40,9 +40,8 @@ def execute(sql: str, params=()) -> int:
 
 def refused(sql: str, params=()) -> IntegrityError:
     """The statement fails in its own savepoint, so the test's transaction stays usable."""
-    with pytest.raises(IntegrityError, match="append-only") as excinfo:
-        with transaction.atomic():
-            execute(sql, params)
+    with pytest.raises(IntegrityError, match="append-only") as excinfo, transaction.atomic():
+        execute(sql, params)
     return excinfo.value
 
 
@@ -70,9 +69,8 @@ def test_trigger_refuses_update_of_an_event(events):
     error = refused("UPDATE consent_consentevent SET action = 'granted' WHERE id = %s", [withdrawn.pk])
     # ERRCODE integrity_constraint_violation: psycopg's IntegrityError, which Django re-raises as its own.
     assert error.__cause__.sqlstate == "23000"
-    with pytest.raises(IntegrityError):
-        with transaction.atomic():
-            ConsentEvent.objects.filter(pk=withdrawn.pk).update(action="granted")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ConsentEvent.objects.filter(pk=withdrawn.pk).update(action="granted")
     withdrawn.refresh_from_db()
     assert withdrawn.action == "withdrawn"
     assert "Ledger verified: 2 event(s)" in verify()
@@ -124,7 +122,7 @@ def in_own_connection(target, errors: list, *args) -> threading.Thread:
     def run():
         try:
             target(*args)
-        except BaseException as exc:  # reported by the test
+        except Exception as exc:  # noqa: BLE001 (reported by the test)
             errors.append(exc)
         finally:
             connections.close_all()
