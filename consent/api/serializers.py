@@ -203,3 +203,13 @@ class EventFeedSerializer(serializers.Serializer):
 class CheckQuerySerializer(ContactIdentifierSerializer):
     purpose = CodeRelatedField(slug_field="slug", queryset=Purpose.objects.all())
     channel = CodeRelatedField(slug_field="code", queryset=Channel.objects.all())
+
+
+class ReceiptQuerySerializer(serializers.Serializer):
+    format = serializers.ChoiceField(choices=["json", "kantara", "pdf"], default="json")
+    language = serializers.ChoiceField(choices=["fr", "en"], required=False)
+
+
+class RecordQuerySerializer(serializers.Serializer):
+    format = serializers.ChoiceField(choices=["json", "pdf"], default="json")
+    language = serializers.ChoiceField(choices=["fr", "en"], required=False)

@@ -6,27 +6,24 @@ groups' model permissions (registry.roles) through the default RoleModelPermissi
 from __future__ import annotations
 
 import django_filters
+from django.conf import settings
 from django.db import transaction
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
-from rest_framework.exceptions import ValidationError
-from rest_framework.pagination import LimitOffsetPagination
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import selectors, services
+from .. import receipts, selectors, services
 from ..models import ConsentEvent, ConsentState, Contact
 from . import serializers as s
 
 IDEMPOTENCY_KEY_MAX_LENGTH = ConsentEvent._meta.get_field("idempotency_key").max_length
 BAD_REQUEST = {400: s.ErrorsSerializer}
-
-
-class ContactPagination(LimitOffsetPagination):
-    # Without a ceiling, ?limit=<2**63> reaches the database as an out-of-range LIMIT (a 500).
-    max_limit = 1000
 
 
 class ContactFilter(django_filters.FilterSet):
@@ -65,7 +62,6 @@ class ContactViewSet(mixins.CreateModelMixin, mixins.ListModelMixin, mixins.Retr
     queryset = Contact.objects.prefetch_related("data_subject_categories").order_by("-created_at", "-pk")
     serializer_class = s.ContactSerializer
     filterset_class = ContactFilter
-    pagination_class = ContactPagination
 
     def perform_create(self, serializer):
         serializer.instance = services.contact_create(**serializer.validated_data)
@@ -175,3 +171,50 @@ class ConsentCheckView(APIView):
         contact = s.contact_lookup(params["identifier"])
         result = selectors.consent_check(contact=contact, purpose=params["purpose"], channel=params["channel"])
         return Response(s.CheckResultSerializer(result.as_dict()).data)
+
+
+def _document(content: bytes, filename: str) -> HttpResponse:
+    response = HttpResponse(content, content_type="application/pdf")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+class ConsentEventReceiptView(APIView):
+    """The receipt of one consent transaction: `json` (ISO/IEC TS 27560 fields, schema in
+    consent/schemas/), `kantara` (Kantara Consent Receipt v1.1) or `pdf`."""
+
+    queryset = ConsentEvent.objects.all()  # RoleModelPermissions: consent.view_consentevent
+
+    @extend_schema(parameters=[s.ReceiptQuerySerializer], responses={200: OpenApiTypes.OBJECT, **BAD_REQUEST})
+    def get(self, request, pk: int):
+        query = s.ReceiptQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        event = get_object_or_404(ConsentEvent.objects.select_related("contact"), pk=pk)
+        fmt = query.validated_data["format"]
+        if fmt == "json":
+            return Response(receipts.receipt_json(event=event))
+        if fmt == "kantara":
+            return Response(receipts.receipt_kantara(event=event, base_url=settings.PUBLIC_BASE_URL))
+        language = query.validated_data.get("language") or event.contact.language
+        return _document(receipts.receipt_pdf(event=event, language=language),
+                         f"consent-receipt-{event.sequence}.pdf")
+
+
+class ContactRecordView(APIView):
+    """A contact's whole consent record and history: `json`, or a `pdf` certificate."""
+
+    queryset = ConsentEvent.objects.all()
+
+    @extend_schema(parameters=[s.RecordQuerySerializer], responses={200: OpenApiTypes.OBJECT, **BAD_REQUEST})
+    def get(self, request, pk: int):
+        if not request.user.has_perm("consent.view_contact"):
+            raise PermissionDenied
+        query = s.RecordQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        contact = get_object_or_404(Contact, pk=pk)
+        if query.validated_data["format"] == "json":
+            return Response(receipts.contact_record_json(contact=contact))
+        language = query.validated_data.get("language") or contact.language
+        return _document(receipts.contact_record_pdf(contact=contact, language=language),
+                         f"consent-record-{contact.pk}.pdf")

@@ -1,8 +1,10 @@
 """Every API error as JSON; validation errors as {"errors": {field: [messages]}}."""
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
+from django.utils.translation import gettext as _
 
 
 def _as_field_errors(detail) -> dict:
@@ -14,6 +16,9 @@ def _as_field_errors(detail) -> dict:
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, (ValueError, DataError)) and "NUL" in str(exc):
+        # PostgreSQL refuses NUL characters in text; whatever field carried one, it is bad input.
+        exc = exceptions.ValidationError({"non_field_errors": [_("Text may not contain NUL characters.")]})
     if isinstance(exc, DjangoValidationError):
         # A service refused the input (full_clean): the same 400 as a serializer error.
         exc = exceptions.ValidationError(
