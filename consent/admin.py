@@ -21,8 +21,17 @@ from simple_history.admin import SimpleHistoryAdmin
 from registry.models import Purpose
 
 from . import ledger, selectors, services
-from .forms import ContactAdminForm, SuppressionAddForm, SuppressionImportForm
-from .models import Action, ConsentEvent, ConsentState, Contact, Notice, SuppressionEntry
+from .forms import CollectionFormItemForm, ContactAdminForm, SuppressionAddForm, SuppressionImportForm
+from .models import (
+    Action,
+    CollectionForm,
+    CollectionFormItem,
+    ConsentEvent,
+    ConsentState,
+    Contact,
+    Notice,
+    SuppressionEntry,
+)
 from .normalise import normalise_email, normalise_phone
 
 REASON_LABELS = {
@@ -440,3 +449,40 @@ class SuppressionEntryAdmin(admin.ModelAdmin):
                 return redirect(self._changelist_url())
         context = self._context(request, title=_("Import an opposition list"), form=form, rejected=rejected)
         return TemplateResponse(request, "admin/consent/suppressionentry/import_form.html", context)
+
+
+class CollectionFormItemInline(admin.TabularInline):
+    model = CollectionFormItem
+    form = CollectionFormItemForm
+    extra = 1
+
+
+@admin.register(CollectionForm)
+class CollectionFormAdmin(SimpleHistoryAdmin):
+    """The DPO's collection forms: boxes (purpose x channel), double opt-in, public or staff-only.
+    The notice shown on the form is generated from the register (see it on the change page)."""
+
+    list_display = ("name", "slug", "public", "double_opt_in", "require_age_15", "active", "links")
+    list_filter = ("public", "double_opt_in", "active")
+    search_fields = ("name", "slug")
+    inlines = (CollectionFormItemInline,)
+    readonly_fields = ("notice_preview",)
+    fields = ("name", "slug", "public", "double_opt_in", "require_age_15", "active", "introduction_fr",
+              "introduction_en", "notice_preview")
+
+    @admin.display(description=_("pages"))
+    def links(self, obj):
+        staff = reverse("consent:staff-form", args=[obj.slug])
+        if obj.public:
+            return format_html('<a href="{}">{}</a> · <a href="{}">{}</a>', reverse("consent:public-form",
+                               args=[obj.slug]), _("public"), staff, _("staff"))
+        return format_html('<a href="{}">{}</a>', staff, _("staff"))
+
+    @admin.display(description=_("Art. 13 notice shown (generated from the register)"))
+    def notice_preview(self, obj):
+        from .notices import form_notice_text
+
+        if not obj.pk:
+            return "—"
+        return format_html('<div style="white-space:pre-line;max-width:60em">{}</div>',
+                           form_notice_text(form=obj, language="fr"))

@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from registry.models import Channel
 
-from .models import Contact, SuppressionEntry
+from .models import CollectionFormItem, Contact, SuppressionEntry
 
 # Opposition lists above this size belong in a background job, not in one admin request.
 SUPPRESSION_IMPORT_MAX_BYTES = 10 * 1024 * 1024
@@ -94,3 +94,21 @@ class SuppressionImportForm(forms.Form):
         except UnicodeDecodeError:
             text = raw.decode("cp1252", errors="replace")
         return text.splitlines()
+
+
+class CollectionFormItemForm(forms.ModelForm):
+    """A box of a collection form: the purpose must use the channel (the same rule as recording)."""
+
+    class Meta:
+        model = CollectionFormItem
+        fields = ("purpose", "channel", "position")
+
+    def clean(self):
+        data = super().clean()
+        purpose, channel = data.get("purpose"), data.get("channel")
+        if purpose and channel and not purpose.channels.filter(pk=channel.pk).exists():
+            self.add_error("channel", _("The purpose %(purpose)s does not use this channel.")
+                           % {"purpose": purpose.slug})
+        if purpose and purpose.status != purpose.Status.ACTIVE:
+            self.add_error("purpose", _("This purpose is retired."))
+        return data

@@ -329,3 +329,23 @@ def test_existing_suppression_entries_cannot_be_changed_or_deleted(client, dpo_u
                        {"post": "yes"}).status_code == 403
     listing = client.get(reverse("admin:consent_suppressionentry_changelist")).content.decode()
     assert entry.digest[:12] in listing and entry.digest not in listing
+
+
+def test_dpo_configures_a_collection_form_with_its_generated_notice(client, dpo_user, newsletter, channels):
+    from consent.models import CollectionForm
+
+    client.force_login(dpo_user)
+    url = reverse("admin:consent_collectionform_add")
+    data = {"name": "Inscription", "slug": "inscription", "public": "on", "double_opt_in": "on", "active": "on",
+            "items-TOTAL_FORMS": "1", "items-INITIAL_FORMS": "0", "items-MIN_NUM_FORMS": "0",
+            "items-MAX_NUM_FORMS": "1000",
+            "items-0-purpose": newsletter.pk, "items-0-channel": channels["postal"].pk, "items-0-position": "0"}
+    refused = client.post(url, data)
+    assert refused.status_code == 200 and not CollectionForm.objects.exists()  # newsletter is not postal
+    data["items-0-channel"] = channels["email"].pk
+    accepted = client.post(url, data)
+    assert accepted.status_code == 302, (accepted.context["adminform"].form.errors,
+                                         [f.errors for f in accepted.context["inline_admin_formsets"][0].formset])
+    form = CollectionForm.objects.get(slug="inscription")
+    page = client.get(reverse("admin:consent_collectionform_change", args=[form.pk])).content.decode()
+    assert newsletter.name_fr in page and "/forms/inscription/" in page
