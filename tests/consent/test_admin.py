@@ -348,4 +348,6 @@ def test_dpo_configures_a_collection_form_with_its_generated_notice(client, dpo_
                                          [f.errors for f in accepted.context["inline_admin_formsets"][0].formset])
     form = CollectionForm.objects.get(slug="inscription")
     page = client.get(reverse("admin:consent_collectionform_change", args=[form.pk])).content.decode()
-    assert newsletter.name_fr in page and "/forms/inscription/" in page
+    assert newsletter.text_fr.replace("'", "&#x27;") in page  # the generated Art. 13 notice
+    listing = client.get(reverse("admin:consent_collectionform_changelist")).content.decode()
+    assert "/forms/inscription/" in listing and "/staff/forms/inscription/" in listing
