@@ -55,3 +55,22 @@ def send_preference_link(*, contact_id: int) -> None:
     contact = Contact.objects.get(pk=contact_id)
     _send(contact=contact, subject="Your communication preferences", template="emails/preference_link.txt",
           context={"url": preference_centre_url(contact=contact), "days": settings.PREFERENCE_LINK_DAYS})
+
+
+def send_consent_receipts(*, event_ids: list[int]) -> None:
+    """The person's receipts (PDF) for consent given through a form, with their preference-centre link."""
+    from .receipts import receipt_pdf
+
+    events = list(ConsentEvent.objects.select_related("contact", "purpose", "channel").filter(pk__in=event_ids)
+                  .order_by("sequence"))
+    if not events or not events[0].contact.email:
+        return
+    contact = events[0].contact
+    with override(contact.language):
+        body = render_to_string("emails/consent_receipt.txt", {
+            "contact": contact, "events": events, "url": preference_centre_url(contact=contact)})
+        message = EmailMessage(subject=str(_("Your consent receipt")), body=body, to=[contact.email])
+        for event in events:
+            message.attach(f"consent-receipt-{event.sequence}.pdf",
+                           receipt_pdf(event=event, language=contact.language), "application/pdf")
+    message.send()

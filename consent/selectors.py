@@ -170,10 +170,10 @@ def states_due_to_expire(*, now: datetime):
 
 
 def states_outdated():
-    """Grants older than the latest material change of their purpose."""
+    """Grants older than the latest material change of their purpose, or to a retired purpose."""
     material = PurposeVersion.objects.filter(change_kind=PurposeVersion.ChangeKind.MATERIAL)
     latest = {row["purpose"]: row["v"] for row in material.values("purpose").annotate(v=Max("version"))}
-    query = Q(pk__in=[])
+    query = Q(purpose__status=Purpose.Status.RETIRED)
     for purpose_id, version in latest.items():
         query |= Q(purpose_id=purpose_id, purpose_version__lt=version)
     return ConsentState.objects.filter(query, status=Action.GRANTED)

@@ -378,7 +378,7 @@ def form_submit(
     A ticked consent box on the email channel of a double opt-in form stays ``pending`` until the
     person confirms from the emailed link; a ticked box of an opt-out purpose records the objection
     offered at collection (soft opt-in). Unticked boxes record nothing."""
-    from .emails import send_double_opt_in
+    from .emails import send_consent_receipts, send_double_opt_in
     from .notices import form_notice_text
 
     if not form.active:
@@ -415,6 +415,9 @@ def form_submit(
         bucket.append(recorded.event)
         if action == Action.PENDING:
             transaction.on_commit(lambda event_id=recorded.event.pk: send_double_opt_in(event_id=event_id))
+    if outcome.granted:
+        granted_ids = [event.pk for event in outcome.granted]
+        transaction.on_commit(lambda: send_consent_receipts(event_ids=granted_ids))
     return outcome
 
 
@@ -431,13 +434,17 @@ def consent_confirm(*, pending_event_id: int, evidence_ip: str | None = None,
                                         channel=pending.channel).first()
     if state is None or state.status != Action.PENDING or state.last_event_id != pending.pk:
         return None
-    return consent_record(
+    from .emails import send_consent_receipts
+
+    confirmed = consent_record(
         contact=pending.contact, purpose=pending.purpose, channel=pending.channel, action=Action.GRANTED,
         method=Method.DOUBLE_OPT_IN, collection_form=pending.collection_form,
         notice_text=pending.notice.text if pending.notice_id else None,
         language=pending.notice.language if pending.notice_id else None,
         evidence_ip=evidence_ip, evidence_user_agent=evidence_user_agent,
     ).event
+    transaction.on_commit(lambda: send_consent_receipts(event_ids=[confirmed.pk]))
+    return confirmed
 
 
 def consent_expire_pending(*, now: datetime | None = None) -> int:

@@ -57,12 +57,18 @@ def test_double_opt_in_from_the_emailed_link(client, signup, channels, newslette
     assert str(pending.evidence_ip) == "198.51.100.7"
     assert newsletter.name_fr in pending.notice.text and newsletter.text_fr in pending.notice.text
 
-    assert len(mail.outbox) == 1 and mail.outbox[0].to == ["zoe@example.org"]
-    link = path_of(link_in(mail.outbox[0]))
+    confirmation = [m for m in mail.outbox if not m.attachments]
+    assert len(confirmation) == 1 and confirmation[0].to == ["zoe@example.org"]
+    link = path_of(link_in(confirmation[0]))
     assert client.get(link).status_code == 200  # a mail scanner opening the link confirms nothing
     assert not selectors.consent_check(contact=contact, purpose=newsletter, channel=channels["email"]).allowed
-    confirmed = client.post(link)
+    with django_capture_on_commit_callbacks(execute=True):
+        confirmed = client.post(link)
     assert "confirmed" in confirmed.content.decode()
+    receipts = [m for m in mail.outbox if m.attachments]
+    assert len(receipts) == 2  # the SMS consent at once, the email consent on confirmation
+    assert all(a[0].endswith(".pdf") and a[1].startswith(b"%PDF") for m in receipts for a in m.attachments)
+    assert "/preferences/" in receipts[-1].body
     assert selectors.consent_check(contact=contact, purpose=newsletter, channel=channels["email"]).allowed
     granted = ConsentEvent.objects.get(action="granted", channel=channels["email"])
     assert granted.method == "double_opt_in" and granted.notice == pending.notice

@@ -228,6 +228,9 @@ def test_retired_purpose_allows_no_one(newsletter, channels):
     grant(contact, newsletter, channels["email"])
     registry_services.purpose_update(purpose=newsletter, status="retired")
     assert not check(contact, newsletter, channels["email"]).allowed
+    assert services.consent_lapse_outdated() == 1  # an event per consent, method register_change
+    lapsed = ConsentEvent.objects.latest("sequence")
+    assert (lapsed.action, lapsed.method) == ("lapsed", "register_change")
     with pytest.raises(ValidationError):
         grant(contact, newsletter, channels["email"])
 
