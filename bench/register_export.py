@@ -35,6 +35,9 @@ def build_register(activities: int, purposes: int) -> None:
     from registry.models import (ActivityDataCategory, Channel, DataCategory, DataSubjectCategory, Recipient,
                                  SecurityMeasure)
 
+    from django.conf import settings
+
+    settings.DEMO_CONTACTS = 0  # the register only: no demo contacts
     seed_demo()  # organisation, reference tables, recipients and processors of the demo
     categories = list(DataCategory.objects.all()[:6])
     subjects = list(DataSubjectCategory.objects.all()[:3])
@@ -63,7 +66,10 @@ def main() -> None:
     parser.add_argument("--activities", type=int, default=50)
     parser.add_argument("--purposes", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--smoke", action="store_true", help="a tiny run proving the benchmark still works (CI)")
     args = parser.parse_args()
+    if args.smoke:
+        args.activities, args.purposes, args.repeat = 3, 2, 1
 
     scratch = tempfile.mkdtemp(prefix="dpodesk-bench-")
     os.environ["DPO_VAR_DIR"] = scratch
