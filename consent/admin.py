@@ -12,13 +12,11 @@ from django.http import FileResponse, Http404
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
-from registry.models import Purpose
 
 from . import ledger, selectors, services
 from .forms import CollectionFormItemForm, ContactAdminForm, SuppressionAddForm, SuppressionImportForm
@@ -100,45 +98,18 @@ class ReadOnlyAdminMixin:
 # --- Contacts -----------------------------------------------------------------------------
 
 
-def contact_consent_timeline(contact: Contact) -> list[ConsentEvent]:
-    """Every ledger event of the contact, newest first (by when it took effect, then sequence)."""
-    return list(
-        ConsentEvent.objects.filter(contact=contact)
-        .select_related("purpose", "channel", "recorded_by", "notice")
-        .order_by("-effective_at", "-sequence")
-    )
-
-
 def contact_current_consents(contact: Contact) -> list[dict]:
-    """One row per purpose x channel: every active purpose's channels, and any pair the contact has
-    a state for (a retired purpose, a channel since removed), with the answer of consent_check."""
-    pairs = {}
-    for purpose in Purpose.objects.filter(status=Purpose.Status.ACTIVE).prefetch_related("channels"):
-        for channel in purpose.channels.all():
-            pairs[(purpose.pk, channel.pk)] = (purpose, channel)
-    states = {}
-    for state in ConsentState.objects.filter(contact=contact).select_related("purpose", "channel", "last_event"):
-        pairs.setdefault((state.purpose_id, state.channel_id), (state.purpose, state.channel))
-        states[(state.purpose_id, state.channel_id)] = state
-    now = timezone.now()
-    rows = []
-    for key, (purpose, channel) in pairs.items():
-        result = selectors.consent_check(contact=contact, purpose=purpose, channel=channel, now=now)
-        state = states.get(key)
-        rows.append({
-            "purpose": purpose,
-            "channel": channel,
-            "allowed": result.allowed,
-            "status": result.status,
-            "status_label": status_label(result.status),
-            "reason": result.reason,
-            "reason_label": REASON_LABELS.get(result.reason, result.reason),
-            "regime": result.regime,
-            "since": result.since,
-            "expires_at": result.expires_at,
-            "last_event": state.last_event if state else None,
-        })
-    return rows
+    """The overview of selectors.contact_consent_overview, with labels for the page."""
+    return [
+        {
+            "purpose": row.purpose, "channel": row.channel, "allowed": row.result.allowed,
+            "status": row.result.status, "status_label": status_label(row.result.status),
+            "reason": row.result.reason, "reason_label": REASON_LABELS.get(row.result.reason, row.result.reason),
+            "regime": row.result.regime, "since": row.result.since, "expires_at": row.result.expires_at,
+            "last_event": row.state.last_event if row.state else None,
+        }
+        for row in selectors.contact_consent_overview(contact=contact)
+    ]
 
 
 @admin.register(Contact)
@@ -221,7 +192,7 @@ class ContactAdmin(ServiceWriteAdminMixin, SimpleHistoryAdmin):
         if contact is not None and self.has_view_or_change_permission(request, contact):
             extra_context = {
                 **(extra_context or {}),
-                "consent_timeline": contact_consent_timeline(contact),
+                "consent_timeline": selectors.contact_consent_timeline(contact=contact),
                 "current_consents": contact_current_consents(contact),
                 "duplicate_candidates": selectors.contact_duplicate_candidates(contact=contact),
             }

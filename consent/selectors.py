@@ -220,3 +220,39 @@ def preference_rows(*, contact: Contact) -> list[PreferenceRow]:
                 choices = ("lift",) if result.status == Action.OBJECTED else ("object",)
             rows.append(PreferenceRow(purpose, channel, result, choices))
     return rows
+
+
+def contact_consent_timeline(*, contact: Contact) -> list[ConsentEvent]:
+    """Every ledger event of the contact, newest first (by when it took effect, then sequence)."""
+    return list(
+        ConsentEvent.objects.filter(contact=contact)
+        .select_related("purpose", "channel", "recorded_by", "notice")
+        .order_by("-effective_at", "-sequence")
+    )
+
+
+@dataclass(frozen=True)
+class ConsentOverviewRow:
+    purpose: Purpose
+    channel: Channel
+    state: ConsentState | None
+    result: CheckResult
+
+
+def contact_consent_overview(*, contact: Contact, now: datetime | None = None) -> list[ConsentOverviewRow]:
+    """One row per purpose x channel: every active purpose's channels, and any pair the contact has
+    a state for (a retired purpose, a channel since removed), with the answer of consent_check."""
+    now = now or timezone.now()
+    pairs: dict[tuple[int, int], tuple[Purpose, Channel]] = {}
+    for purpose in Purpose.objects.filter(status=Purpose.Status.ACTIVE).prefetch_related("channels"):
+        for channel in purpose.channels.all():
+            pairs[(purpose.pk, channel.pk)] = (purpose, channel)
+    states = {}
+    for state in ConsentState.objects.filter(contact=contact).select_related("purpose", "channel", "last_event"):
+        pairs.setdefault((state.purpose_id, state.channel_id), (state.purpose, state.channel))
+        states[(state.purpose_id, state.channel_id)] = state
+    return [
+        ConsentOverviewRow(purpose, channel, states.get(key),
+                           consent_check(contact=contact, purpose=purpose, channel=channel, now=now))
+        for key, (purpose, channel) in pairs.items()
+    ]
