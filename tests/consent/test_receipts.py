@@ -204,7 +204,9 @@ def test_receipt_of_a_withdrawal_says_withdrawn(organisation, contact, newslette
 
     kantara = receipts.receipt_kantara(event=withdrawal)
     assert errors(kantara_validator(), kantara) == []
-    assert kantara["services"][0]["purposes"][0]["termination"].startswith("Withdrawn on ")
+    termination = kantara["services"][0]["purposes"][0]["termination"]
+    # In the contact's language (French here), with the date of the withdrawal.
+    assert termination.startswith("Consentement retiré le ") and withdrawal.effective_at.date().isoformat() in termination
 
     text = pdf_text(receipts.receipt_pdf(event=withdrawal, language="en"))
     assert "Choice Withdrawn" in text
