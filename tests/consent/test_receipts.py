@@ -12,6 +12,7 @@ from pathlib import Path
 import jsonschema
 import pypdf
 import pytest
+from django.utils import timezone
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.db import connection
@@ -206,7 +207,7 @@ def test_receipt_of_a_withdrawal_says_withdrawn(organisation, contact, newslette
     assert errors(kantara_validator(), kantara) == []
     termination = kantara["services"][0]["purposes"][0]["termination"]
     # In the contact's language (French here), with the date of the withdrawal.
-    assert termination.startswith("Consentement retiré le ") and withdrawal.effective_at.date().isoformat() in termination
+    assert termination.startswith("Consentement retiré le ") and timezone.localdate(withdrawal.effective_at).isoformat() in termination
 
     text = pdf_text(receipts.receipt_pdf(event=withdrawal, language="en"))
     assert "Choice Withdrawn" in text
