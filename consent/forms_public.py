@@ -29,9 +29,10 @@ class CollectionSubmissionForm(forms.Form):
         self.items = list(collection_form.items.select_related("purpose", "channel"))
         for item in self.items:
             self.fields[self.box_name(item)] = forms.BooleanField(
-                label=self.box_label(item), required=False, initial=False)
+                label=self.box_label(item), required=False, initial=False, label_suffix="")
         if collection_form.require_age_15:
-            self.fields["age_confirmed"] = forms.BooleanField(label=_("I am 15 or older"), required=False)
+            self.fields["age_confirmed"] = forms.BooleanField(label=_("I am 15 or older"), required=False,
+                                                              label_suffix="")
         if staff:
             self.fields["method"] = forms.ChoiceField(label=_("How was consent given?"), choices=STAFF_METHODS)
             self.fields["evidence_document"] = forms.FileField(label=_("Scanned paper form"), required=False)

@@ -256,3 +256,95 @@ def contact_consent_overview(*, contact: Contact, now: datetime | None = None) -
                            consent_check(contact=contact, purpose=purpose, channel=channel, now=now))
         for key, (purpose, channel) in pairs.items()
     ]
+
+
+# --- Audience (design §4: consent/audience/) ------------------------------------------------
+
+AUDIENCE_COLUMNS = ("contact_id", "external_ref", "address", "language", "unsubscribe_url")
+# The fields the audience reads: enough for contact_addresses(), nothing deferred is touched.
+_AUDIENCE_FIELDS = ("pk", "external_ref", "language", "email", "phone", "address_line1", "address_line2",
+                    "postal_code", "city")
+
+
+def _has_address_on(channel: Channel) -> Q:
+    """SQL twin of ``contact_addresses(...)[channel.code]`` being non-empty."""
+    if channel.code == "email":
+        return ~Q(email="")
+    if channel.code in ("sms", "phone"):
+        return ~Q(phone="")
+    if channel.code == "postal":
+        return ~Q(address_line1="") | ~Q(address_line2="") | ~Q(postal_code="") | ~Q(city="")
+    return Q(pk__in=[])  # a channel without an address field: nobody to reach
+
+
+def audience_queryset(*, purpose: Purpose, channel: Channel, now: datetime | None = None):
+    """The contacts consent_check allows for ``purpose`` on ``channel`` and who have an address on
+    it, suppression lists aside (they are keyed digests: see audience_rows). All in SQL."""
+    from django.db.models import Exists, OuterRef
+
+    now = now or timezone.now()
+    if purpose.status != Purpose.Status.ACTIVE or not purpose.channels.filter(pk=channel.pk).exists():
+        return Contact.objects.none()
+    contacts = Contact.objects.filter(_has_address_on(channel), anonymised_at__isnull=True, restricted=False)
+    states = ConsentState.objects.filter(contact=OuterRef("pk"), purpose=purpose, channel=channel)
+    if purpose.legal_basis == LegalBasis.CONSENT:
+        # The partial index consent_state_granted_idx serves this subquery.
+        current_grant = states.filter(
+            Q(expires_at__isnull=True) | Q(expires_at__gt=now),
+            status=Action.GRANTED,
+            purpose_version__gte=purpose_material_version(purpose=purpose),
+        )
+        contacts = contacts.filter(Exists(current_grant))
+    else:
+        contacts = contacts.filter(~Exists(states.filter(status=Action.OBJECTED)))
+        targeted = list(purpose.data_subject_categories.values_list("pk", flat=True))
+        if targeted:
+            through = Contact.data_subject_categories.through
+            contacts = contacts.filter(Exists(through.objects.filter(
+                contact_id=OuterRef("pk"), datasubjectcategory_id__in=targeted)))
+    return contacts.only(*_AUDIENCE_FIELDS).order_by("pk")
+
+
+def _suppressed_digests(channel: Channel, addresses: dict[int, str]) -> tuple[dict[int, str], set[str]]:
+    """Each contact's suppression digest, and those of them on the channel's list (one query)."""
+    digests: dict[int, str] = {}
+    for contact_id, address in addresses.items():
+        try:
+            digests[contact_id] = suppression_digest(channel.code, address)
+        except ValidationError:  # as is_suppressed: an address that no longer parses matches no entry
+            continue
+    found = set(SuppressionEntry.objects.filter(channel=channel, digest__in=set(digests.values()))
+                .values_list("digest", flat=True)) if digests else set()
+    return digests, found
+
+
+def audience_rows(*, purpose: Purpose, channel: Channel, chunk_size: int = 2000, now: datetime | None = None):
+    """Yield one dict per contact that may be reached (AUDIENCE_COLUMNS), streamed from a
+    server-side cursor: the list is never held in memory. Suppression is checked per chunk with
+    one query, as its entries are keyed digests of the normalised address."""
+    from .emails import unsubscribe_url
+
+    chunk: list[Contact] = []
+
+    def flush(batch: list[Contact]):
+        addresses = {c.pk: contact_addresses(contact=c).get(channel.code, "") for c in batch}
+        digests, suppressed = _suppressed_digests(channel, addresses)
+        for contact in batch:
+            if digests.get(contact.pk) in suppressed:
+                continue
+            yield {
+                "contact_id": contact.pk,
+                "external_ref": contact.external_ref,
+                "address": addresses[contact.pk],
+                "language": contact.language,
+                "unsubscribe_url": unsubscribe_url(contact_id=contact.pk, purpose_id=purpose.pk,
+                                                   channel_id=channel.pk, language=contact.language),
+            }
+
+    for contact in audience_queryset(purpose=purpose, channel=channel, now=now).iterator(chunk_size=chunk_size):
+        chunk.append(contact)
+        if len(chunk) >= chunk_size:
+            yield from flush(chunk)
+            chunk = []
+    if chunk:
+        yield from flush(chunk)

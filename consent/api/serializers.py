@@ -213,3 +213,33 @@ class ReceiptQuerySerializer(serializers.Serializer):
 class RecordQuerySerializer(serializers.Serializer):
     format = serializers.ChoiceField(choices=["json", "pdf"], default="json")
     language = serializers.ChoiceField(choices=["fr", "en"], required=False)
+
+
+# --- Audience -------------------------------------------------------------------------------
+
+
+class AudienceQuerySerializer(serializers.Serializer):
+    purpose = CodeRelatedField(slug_field="slug", queryset=Purpose.objects.all())
+    channel = CodeRelatedField(slug_field="code", queryset=Channel.objects.all())
+    format = serializers.ChoiceField(choices=["csv", "ndjson"], default="csv")
+
+    def validate(self, attrs):
+        purpose, channel = attrs["purpose"], attrs["channel"]
+        if purpose.status != Purpose.Status.ACTIVE:
+            raise serializers.ValidationError({"purpose": [_("This purpose is not active.")]})
+        if not purpose.channels.filter(pk=channel.pk).exists():
+            raise serializers.ValidationError({"channel": [
+                _("The purpose %(purpose)s does not use the channel %(channel)s.")
+                % {"purpose": purpose.slug, "channel": channel.code}
+            ]})
+        return attrs
+
+
+class AudienceRowSerializer(serializers.Serializer):
+    """One line of the audience (a CSV row, or one NDJSON object)."""
+
+    contact_id = serializers.IntegerField()
+    external_ref = serializers.CharField()
+    address = serializers.CharField(help_text=_("Email, E.164 phone number or postal address on one line."))
+    language = serializers.CharField()
+    unsubscribe_url = serializers.URLField()

@@ -218,3 +218,64 @@ class ContactRecordView(APIView):
         language = query.validated_data.get("language") or contact.language
         return _document(receipts.contact_record_pdf(contact=contact, language=language),
                          f"consent-record-{contact.pk}.pdf")
+
+
+# --- Audience (design §4) -------------------------------------------------------------------
+
+
+class _Echo:
+    """A file-like object whose write() returns the line, for a streamed csv.writer."""
+
+    def write(self, value):
+        return value
+
+
+def _audience_csv(rows):
+    import csv
+
+    writer = csv.writer(_Echo())
+    yield writer.writerow(selectors.AUDIENCE_COLUMNS)
+    for row in rows:
+        yield writer.writerow([row[column] for column in selectors.AUDIENCE_COLUMNS])
+
+
+def _audience_ndjson(rows):
+    import json
+
+    for row in rows:
+        yield json.dumps(row, ensure_ascii=False) + "\n"
+
+
+class ConsentAudienceView(APIView):
+    """Everyone who may be reached for a purpose on a channel, streamed (never held in memory)."""
+
+    queryset = ConsentState.objects.none()  # consent.view_consentstate is the permission asked
+
+    @extend_schema(
+        operation_id="v1_consent_audience",
+        summary="Audience of a purpose on a channel",
+        description="The contacts `consent/check/` would allow for `purpose` on `channel` and who have an "
+                    "address on it, streamed as CSV (with a header) or NDJSON (one object per line). "
+                    "Columns: `contact_id`, `external_ref`, `address`, `language`, `unsubscribe_url`.",
+        parameters=[s.AudienceQuerySerializer],
+        responses={
+            (200, "text/csv"): OpenApiTypes.STR,
+            (200, "application/x-ndjson"): s.AudienceRowSerializer,
+            **BAD_REQUEST,
+        },
+    )
+    def get(self, request):
+        from django.http import StreamingHttpResponse
+
+        query = s.AudienceQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        params = query.validated_data
+        purpose, channel = params["purpose"], params["channel"]
+        rows = selectors.audience_rows(purpose=purpose, channel=channel)
+        if params["format"] == "ndjson":
+            response = StreamingHttpResponse(_audience_ndjson(rows), content_type="application/x-ndjson")
+        else:
+            response = StreamingHttpResponse(_audience_csv(rows), content_type="text/csv; charset=utf-8")
+            response["Content-Disposition"] = f'attachment; filename="audience-{purpose.slug}-{channel.code}.csv"'
+        response["Cache-Control"] = "private, no-store"
+        return response
