@@ -19,7 +19,7 @@ from simple_history.admin import SimpleHistoryAdmin
 
 
 from . import ledger, selectors, services
-from .forms import CollectionFormItemForm, ContactAdminForm, SuppressionAddForm, SuppressionImportForm
+from .forms import CollectionFormItemForm, ConsentImportForm, ContactAdminForm, SuppressionAddForm, SuppressionImportForm
 from .models import (
     Action,
     CollectionForm,
@@ -98,6 +98,44 @@ class ReadOnlyAdminMixin:
 # --- Contacts -----------------------------------------------------------------------------
 
 
+class ContactImportAdminMixin:
+    """Adds ``<contact changelist>/import/``: upload a CSV of contacts and their consents; the
+    ``consent_import`` job validates and writes it, and the user lands on the job's page."""
+
+    import_permissions = ("consent.add_contact", "consent.add_consentevent")
+
+    def get_urls(self):
+        return [
+            path("import/", self.admin_site.admin_view(self.import_consents_view),
+                 name=f"{self.opts.app_label}_{self.opts.model_name}_import"),
+        ] + super().get_urls()
+
+    def import_consents_view(self, request):
+        if not request.user.has_perms(self.import_permissions):
+            raise PermissionDenied
+        form = ConsentImportForm(request.POST or None, request.FILES or None)
+        if request.method == "POST" and form.is_valid():
+            upload = form.cleaned_data["file"]
+            try:
+                job = services.consent_import_start(file_name=upload.name, content=upload.read(),
+                                                    valid_rows_only=form.cleaned_data["valid_rows_only"],
+                                                    requested_by=request.user)
+            except ValidationError as exc:
+                form.add_error("file", exc.message_dict.get("file", exc.messages) if hasattr(exc, "error_dict")
+                               else exc.messages)
+            else:
+                messages.success(request, _("The import of %(name)s is running as job #%(id)d: its page shows the "
+                                            "progress and, at the end, the per-line report.")
+                                 % {"name": upload.name, "id": job.pk})
+                return redirect(reverse("admin:registry_job_change", args=[job.pk]))
+        changelist_url = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
+        context = {**self.admin_site.each_context(request), "opts": self.opts, "app_label": self.opts.app_label,
+                   "changelist_url": changelist_url, "title": _("Import contacts and consents"), "form": form}
+        return TemplateResponse(request, "admin/consent/import_consents.html", context)
+
+
+
+
 def contact_current_consents(contact: Contact) -> list[dict]:
     """The overview of selectors.contact_consent_overview, with labels for the page."""
     return [
@@ -113,7 +151,7 @@ def contact_current_consents(contact: Contact) -> list[dict]:
 
 
 @admin.register(Contact)
-class ContactAdmin(ServiceWriteAdminMixin, SimpleHistoryAdmin):
+class ContactAdmin(ContactImportAdminMixin, ServiceWriteAdminMixin, SimpleHistoryAdmin):
     form = ContactAdminForm
     list_display = ("display_name", "email", "phone", "external_ref", "source", "categories", "restricted",
                     "anonymised")

@@ -112,3 +112,11 @@ class CollectionFormItemForm(forms.ModelForm):
         if purpose and purpose.status != purpose.Status.ACTIVE:
             self.add_error("purpose", _("This purpose is retired."))
         return data
+
+
+class ConsentImportForm(forms.Form):
+    file = forms.FileField(label=_("CSV file"), help_text=_(
+        "Columns: email, phone, first_name, last_name, purpose, channel, status, date, method, source "
+        "(separated by ; or ,)."))
+    valid_rows_only = forms.BooleanField(label=_("Import the valid lines only"), required=False, help_text=_(
+        "By default nothing is imported when a line is rejected."))

@@ -1,0 +1,376 @@
+"""Import contacts and their consents from an existing CSV file, as a ``consent_import`` job.
+
+Two passes. :func:`validate_rows` reads the whole file and checks every line without writing
+anything: a consent without a date or a method of collection is rejected (a consent you cannot
+date and explain is no proof), as is anything ``consent_record`` would refuse. Then, unless the
+job says ``valid_rows_only``, nothing is written when one line is rejected. :func:`write_rows`
+appends the valid lines in batches, each batch one transaction (the ledger's append lock is held
+for one batch only, so API writes wait at most that long), and stores ``counts["last_row"]`` in the
+same transaction: a job that stops resumes after its last committed line, and the idempotency key
+``import:<job>:<line>`` makes a replayed line return its first event instead of a second one.
+
+The per-line report (CSV: line, status, reason) is the job's output file.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import posixpath
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from registry.job_kinds import ProgressReporter, job_handler
+from registry.models import Channel, Job, LegalBasis, Purpose
+
+from .models import Action, ConsentEvent, Method
+from .normalise import normalise_email, normalise_phone
+
+JOB_KIND = "consent_import"
+COLUMNS = ("email", "phone", "first_name", "last_name", "purpose", "channel", "status", "date", "method", "source")
+REQUIRED_COLUMNS = ("purpose", "channel", "status", "date", "method")
+IMPORT_ACTIONS = (Action.GRANTED, Action.REFUSED, Action.WITHDRAWN, Action.OBJECTED)
+CONSENT_IMPORT_ACTIONS = {Action.GRANTED, Action.REFUSED, Action.WITHDRAWN}
+# Methods only DPO Desk itself writes (expiry, lapse, erasure) or that need a pending double
+# opt-in in this ledger: a file cannot claim them. Every other method is a way of collecting.
+NOT_IMPORTABLE_METHODS = {Method.EXPIRY, Method.REGISTER_CHANGE, Method.ERASURE, Method.DOUBLE_OPT_IN}
+IMPORT_METHODS = tuple(m for m in Method.values if m not in NOT_IMPORTABLE_METHODS)
+DEFAULT_BATCH_SIZE = 200
+NAIVE_TIMEZONE = ZoneInfo("Europe/Paris")
+CLOCK_TOLERANCE_SECONDS = 300
+MAX_LENGTHS = {"first_name": 150, "last_name": 150, "source": 255}
+
+STATUS_WRITTEN = "written"
+STATUS_REJECTED = "rejected"
+STATUS_NOT_WRITTEN = "not written"
+STATUS_VALID = "valid"
+
+
+@dataclass
+class ImportRow:
+    line: int
+    email: str
+    phone: str
+    first_name: str
+    last_name: str
+    purpose: Purpose
+    channel: Channel
+    action: str
+    method: str
+    effective_at: datetime
+    source: str
+
+
+@dataclass
+class Validation:
+    rows: int = 0
+    valid: list[ImportRow] = field(default_factory=list)
+    rejected: dict[int, str] = field(default_factory=dict)  # line -> reason
+    file_error: str = ""
+
+
+# --- Reading ------------------------------------------------------------------------------
+
+
+def decode(content: bytes) -> str:
+    """UTF-8 (with or without BOM), else Windows-1252 (Excel's French default)."""
+    try:
+        return content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return content.decode("cp1252")
+
+
+def detect_delimiter(header_line: str) -> str:
+    return ";" if header_line.count(";") > header_line.count(",") else ","
+
+
+def parse_date(value: str) -> datetime:
+    """ISO 8601 (date or date-time) or dd/mm/yyyy [HH:MM[:SS]]; naive values are Europe/Paris."""
+    value = value.strip()
+    parsed: datetime | None = None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        for pattern in ("%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y"):
+            try:
+                parsed = datetime.strptime(value, pattern)
+                break
+            except ValueError:
+                continue
+    if parsed is None:
+        try:
+            parsed = datetime.combine(date.fromisoformat(value), time())
+        except ValueError:
+            raise ValueError(f"unreadable date {value!r} (expected ISO 8601 or dd/mm/yyyy [HH:MM])") from None
+    if timezone.is_naive(parsed):
+        parsed = parsed.replace(tzinfo=NAIVE_TIMEZONE)
+    return parsed
+
+
+def read_records(text: str) -> tuple[list[str], list[tuple[int, dict[str, str]]]]:
+    """(normalised header, [(line number, record)]); blank lines are skipped."""
+    first_line = text.splitlines()[0] if text.strip() else ""
+    reader = csv.reader(io.StringIO(text), delimiter=detect_delimiter(first_line))
+    try:
+        header = [name.strip().lower() for name in next(reader)]
+    except StopIteration:
+        return [], []
+    records = []
+    for values in reader:
+        if not any(value.strip() for value in values):
+            continue
+        record = {name: (values[i].strip() if i < len(values) else "") for i, name in enumerate(header) if name}
+        if len(values) > len(header) and any(v.strip() for v in values[len(header):]):
+            record["__extra__"] = "1"
+        records.append((reader.line_num, record))
+    return header, records
+
+
+# --- Validation (no writes) ---------------------------------------------------------------
+
+
+class _Lookups:
+    """Purposes and channels read once per file."""
+
+    def __init__(self) -> None:
+        self.purposes: dict[str, Purpose | None] = {}
+        self.channels = {channel.code: channel for channel in Channel.objects.all()}
+        self.purpose_channels: dict[int, set[int]] = {}
+
+    def purpose(self, slug: str) -> Purpose | None:
+        if slug not in self.purposes:
+            purpose = Purpose.objects.filter(slug=slug).first()
+            self.purposes[slug] = purpose
+            if purpose is not None:
+                self.purpose_channels[purpose.pk] = set(purpose.channels.values_list("pk", flat=True))
+        return self.purposes[slug]
+
+
+def _row_errors(record: dict[str, str], lookups: _Lookups, now: datetime) -> tuple[list[str], dict[str, Any]]:
+    errors: list[str] = []
+    values: dict[str, Any] = {}
+    if record.get("__extra__"):
+        errors.append("more values than columns")
+    if not record.get("date"):
+        errors.append("no date of collection: a consent that cannot be dated is no proof")
+    if not record.get("method"):
+        errors.append("no method of collection: a consent that cannot be explained is no proof")
+    for name, normalise in (("email", normalise_email), ("phone", normalise_phone)):
+        try:
+            values[name] = normalise(record.get(name, ""))
+        except ValidationError as exc:
+            errors.append(f"{name}: {' '.join(exc.messages)}")
+            values[name] = None
+    if values.get("email") == "" and values.get("phone") == "":
+        errors.append("no email nor phone: the contact cannot be identified")
+    for name, limit in MAX_LENGTHS.items():
+        values[name] = record.get(name, "")
+        if len(values[name]) > limit:
+            errors.append(f"{name}: longer than {limit} characters")
+
+    purpose = lookups.purpose(record.get("purpose", "")) if record.get("purpose") else None
+    if not record.get("purpose"):
+        errors.append("no purpose")
+    elif purpose is None:
+        errors.append(f"unknown purpose {record['purpose']!r}")
+    channel = lookups.channels.get(record.get("channel", "").lower()) if record.get("channel") else None
+    if not record.get("channel"):
+        errors.append("no channel")
+    elif channel is None:
+        errors.append(f"unknown channel {record['channel']!r}")
+    action = record.get("status", "").lower()
+    if not action:
+        errors.append("no status")
+    elif action not in IMPORT_ACTIONS:
+        errors.append(f"unknown status {record['status']!r} (expected one of {', '.join(IMPORT_ACTIONS)})")
+        action = ""
+    method = record.get("method", "").lower()
+    if method and method not in IMPORT_METHODS:
+        errors.append(f"unknown method {record['method']!r} (expected one of {', '.join(IMPORT_METHODS)})")
+        method = ""
+    effective_at = None
+    if record.get("date"):
+        try:
+            effective_at = parse_date(record["date"])
+        except ValueError as exc:
+            errors.append(str(exc))
+        else:
+            if (effective_at - now).total_seconds() > CLOCK_TOLERANCE_SECONDS:
+                errors.append("the date is in the future")
+
+    # The rules of consent_rule_errors that do not depend on the contact's current state.
+    if purpose is not None and channel is not None:
+        if channel.pk not in lookups.purpose_channels[purpose.pk]:
+            errors.append(f"the purpose {purpose.slug} does not use the channel {channel.code}")
+        if channel.code == "email" and values.get("email") == "":
+            errors.append("a consent on the email channel needs an email")
+        if channel.code in ("sms", "phone") and values.get("phone") == "":
+            errors.append(f"a consent on the {channel.code} channel needs a phone")
+    if purpose is not None and action:
+        if action in CONSENT_IMPORT_ACTIONS and purpose.legal_basis != LegalBasis.CONSENT:
+            errors.append(f"the purpose {purpose.slug} is not based on consent: only 'objected' can be imported")
+        if action == Action.OBJECTED and purpose.legal_basis == LegalBasis.CONSENT:
+            errors.append(f"the purpose {purpose.slug} is based on consent: import a withdrawal instead")
+        if action == Action.GRANTED and purpose.status != Purpose.Status.ACTIVE:
+            errors.append(f"the purpose {purpose.slug} is retired: consent can no longer be given to it")
+    values.update(purpose=purpose, channel=channel, action=action, method=method, effective_at=effective_at)
+    return errors, values
+
+
+def validate_rows(content: bytes) -> Validation:
+    """Check every line of the file; writes nothing."""
+    result = Validation()
+    try:
+        text = decode(content)
+    except UnicodeDecodeError:  # pragma: no cover - cp1252 decodes nearly anything
+        result.file_error = "the file is not text (UTF-8 or Windows-1252)"
+        return result
+    header, records = read_records(text)
+    missing = [name for name in REQUIRED_COLUMNS if name not in header]
+    if not header or missing or not ({"email", "phone"} & set(header)):
+        needed = missing + ([] if {"email", "phone"} & set(header) else ["email or phone"])
+        result.file_error = f"missing columns: {', '.join(needed)} (expected {', '.join(COLUMNS)})"
+        return result
+    lookups = _Lookups()
+    now = timezone.now()
+    for line, record in records:
+        result.rows += 1
+        errors, values = _row_errors(record, lookups, now)
+        if errors:
+            result.rejected[line] = "; ".join(errors)
+        else:
+            result.valid.append(ImportRow(line=line, **values))
+    return result
+
+
+# --- Writing ------------------------------------------------------------------------------
+
+
+def idempotency_key(job: Job, line: int) -> str:
+    return f"import:{job.pk}:{line}"
+
+
+def write_row(*, job: Job, row: ImportRow, file_name: str) -> bool:
+    """Append one line through consent_record (contact via contact_get_or_create). True when a
+    new event was written, False when this line's event already existed (a replay)."""
+    from . import services
+
+    contact, _created = services.contact_get_or_create(
+        email=row.email, phone=row.phone, first_name=row.first_name, last_name=row.last_name,
+        source=row.source or f"import:{file_name}"[:255],
+    )
+    note = f"Imported from {file_name}, line {row.line}; source: {row.source or '—'}; method: {row.method}."
+    recorded = services.consent_record(
+        contact=contact, purpose=row.purpose, channel=row.channel, action=row.action, method=row.method,
+        effective_at=row.effective_at, recorded_by=job.requested_by, collection_form=f"import:{file_name}"[:80],
+        evidence_note=note, idempotency_key=idempotency_key(job, row.line),
+    )
+    return recorded.created
+
+
+def _save_counts(job: Job) -> None:
+    Job.objects.filter(pk=job.pk).update(counts=job.counts, heartbeat_at=timezone.now())
+
+
+def write_rows(*, job: Job, rows: list[ImportRow], file_name: str, report: ProgressReporter,
+               batch_size: int, write_rejected: dict[int, str]) -> None:
+    """Write ``rows`` (valid, in file order) in batches of ``batch_size``; each batch and the
+    new ``counts["last_row"]`` commit together. A line refused at write time (the ledger changed
+    since the validation) is rolled back alone and reported."""
+    last_row = int(job.counts.get("last_row") or 0)
+    pending = [row for row in rows if row.line > last_row]
+    total = max(len(pending), 1)
+    done = 0
+    for start in range(0, len(pending), batch_size):
+        batch = pending[start:start + batch_size]
+        with transaction.atomic():
+            for row in batch:
+                try:
+                    with transaction.atomic():
+                        write_row(job=job, row=row, file_name=file_name)
+                except ValidationError as exc:
+                    write_rejected[row.line] = "refused when written: " + " ".join(exc.messages)
+            job.counts["last_row"] = batch[-1].line
+            _save_counts(job)
+        done += len(batch)
+        report(10 + int(85 * done / total))
+
+
+def _written_lines(job: Job) -> set[int]:
+    prefix = f"import:{job.pk}:"
+    keys = ConsentEvent.objects.filter(idempotency_key__startswith=prefix).values_list("idempotency_key", flat=True)
+    return {int(key[len(prefix):]) for key in keys}
+
+
+def report_csv(lines: Iterable[tuple[int, str, str]]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["line", "status", "reason"])
+    for line in sorted(lines):
+        writer.writerow(line)
+    return buffer.getvalue().encode("utf-8")
+
+
+def read_import_file(job: Job) -> bytes:
+    storage = Job._meta.get_field("output").storage  # private storage
+    with storage.open(job.params["file"], "rb") as handle:
+        return handle.read()
+
+
+@job_handler(JOB_KIND)
+def run_consent_import(job: Job, report: ProgressReporter) -> None:
+    """Job ``consent_import``; params: ``file`` (its name in private storage), ``file_name``
+    (as uploaded), ``valid_rows_only`` (bool), optional ``batch_size``. Resumable and idempotent."""
+    from registry import services as registry_services
+
+    file_name = job.params.get("file_name") or posixpath.basename(job.params["file"])
+    batch_size = int(job.params.get("batch_size") or getattr(settings, "CONSENT_IMPORT_BATCH_SIZE",
+                                                             DEFAULT_BATCH_SIZE))
+    last_row = int(job.counts.get("last_row") or 0)
+    resumed = last_row > 0
+    report(1)
+    validation = validate_rows(read_import_file(job))
+    report(10)
+    stem = posixpath.splitext(file_name)[0]
+    report_name = f"{stem}-report.csv"
+    if validation.file_error:
+        job.counts = {"rows": 0, "valid": 0, "rejected": 0, "written": 0, "last_row": 0}
+        _save_counts(job)
+        registry_services.job_attach_output(job=job, filename=report_name,
+                                            content=report_csv([(1, STATUS_REJECTED, validation.file_error)]))
+        raise ValueError(f"Nothing imported: {validation.file_error}.")
+
+    # A line already written by an earlier attempt stays written, whatever the ledger says now.
+    written_before = _written_lines(job) if resumed else set()
+    for line in written_before:
+        validation.rejected.pop(line, None)
+    valid_lines = {row.line for row in validation.valid} | written_before
+    job.counts = {"rows": validation.rows, "valid": len(valid_lines),
+                  "rejected": len(validation.rejected), "written": len(written_before), "last_row": last_row}
+    _save_counts(job)
+    refuse_all = validation.rejected and not job.params.get("valid_rows_only") and not resumed
+    write_rejected: dict[int, str] = {}
+    if not refuse_all:
+        write_rows(job=job, rows=validation.valid, file_name=file_name, report=report, batch_size=batch_size,
+                   write_rejected=write_rejected)
+    written = _written_lines(job)
+    job.counts.update(written=len(written), rejected=len(validation.rejected) + len(write_rejected))
+    _save_counts(job)
+
+    lines: list[tuple[int, str, str]] = [(line, STATUS_REJECTED, reason) for line, reason in validation.rejected.items()]
+    lines += [(line, STATUS_REJECTED, reason) for line, reason in write_rejected.items()]
+    lines += [(line, STATUS_WRITTEN, "") for line in written if line not in write_rejected]
+    if refuse_all:
+        lines += [(row.line, STATUS_NOT_WRITTEN, "valid, but the file has rejected lines and nothing was imported")
+                  for row in validation.valid]
+    # A refused file still ends "done": the report (downloadable from a done job only) is the
+    # result the DPO needs, and counts say written 0 with the rejected lines.
+    registry_services.job_attach_output(job=job, filename=report_name, content=report_csv(lines))
+    report(100)

@@ -1,0 +1,343 @@
+"""Import of contacts and consents from a CSV file: validation first, all-or-nothing by default,
+batches, a per-line report, and a resumed job that never duplicates a line."""
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from django.urls import reverse
+from django.utils import timezone
+
+import consent.imports  # noqa: F401  (registers the consent_import job kind until apps.py does)
+from consent import services
+from consent.imports import parse_date, validate_rows
+from consent.models import Action, ConsentEvent, ConsentState, Contact
+from consent.selectors import ledger_verify
+from registry import services as registry_services
+from registry.models import Job
+from tests.factories import ContactFactory
+
+pytestmark = pytest.mark.django_db
+
+HEADER = "email;phone;first_name;last_name;purpose;channel;status;date;method;source"
+PARIS = ZoneInfo("Europe/Paris")
+
+
+def csv_bytes(*lines: str, header: str = HEADER) -> bytes:
+    return ("\n".join((header,) + lines) + "\n").encode()
+
+
+def good_lines(newsletter_slug: str = "newsletter") -> list[str]:
+    return [
+        f"alice@example.org;;Alice;Martin;{newsletter_slug};email;granted;2024-03-01T10:00:00;paper;Salon 2024",
+        f"bob@example.org;06 12 34 56 78;Bob;Durand;{newsletter_slug};sms;granted;15/04/2024 09:30;event;Forum",
+        f"carol@example.org;;Carol;;{newsletter_slug};email;refused;2024-05-02;web_form;Site",
+    ]
+
+
+def start(content: bytes, *, valid_rows_only: bool = False, user=None, file_name: str = "crm.csv",
+          capture=None) -> Job:
+    with capture(execute=True):
+        job = services.consent_import_start(file_name=file_name, content=content, valid_rows_only=valid_rows_only,
+                                            requested_by=user)
+    job.refresh_from_db()
+    return job
+
+
+def report_rows(job: Job) -> list[dict[str, str]]:
+    with job.output.open("rb") as handle:
+        return list(csv.DictReader(io.StringIO(handle.read().decode())))
+
+
+@pytest.fixture
+def run_import(django_capture_on_commit_callbacks, newsletter, postal_appeals):
+    def run(content: bytes, **kwargs) -> Job:
+        return start(content, capture=django_capture_on_commit_callbacks, **kwargs)
+
+    return run
+
+
+@pytest.fixture
+def small_batches(settings):
+    settings.CONSENT_IMPORT_BATCH_SIZE = 2
+
+
+# --- parsing ------------------------------------------------------------------------------
+
+
+def test_dates_iso_or_french_naive_ones_in_paris():
+    assert parse_date("2024-03-01T10:00:00") == datetime(2024, 3, 1, 10, tzinfo=PARIS)
+    assert parse_date("2024-03-01T10:00:00Z") == datetime(2024, 3, 1, 10, tzinfo=ZoneInfo("UTC"))
+    assert parse_date("15/04/2024 09:30") == datetime(2024, 4, 15, 9, 30, tzinfo=PARIS)
+    assert parse_date("15/04/2024") == datetime(2024, 4, 15, tzinfo=PARIS)
+    assert parse_date("2024-05-02") == datetime(2024, 5, 2, tzinfo=PARIS)
+    with pytest.raises(ValueError):
+        parse_date("04/15/2024")
+
+
+def test_validation_writes_nothing_and_names_each_reason(newsletter, postal_appeals):
+    future = (timezone.localtime() + timedelta(days=2)).strftime("%d/%m/%Y")
+    content = csv_bytes(
+        "a@example.org;;;;newsletter;email;granted;;paper;x",                 # 2: no date
+        "b@example.org;;;;newsletter;email;granted;2024-01-01;;x",            # 3: no method
+        "c@example.org;;;;nope;email;granted;2024-01-01;paper;x",             # 4: unknown purpose
+        "d@example.org;;;;newsletter;fax;granted;2024-01-01;paper;x",         # 5: unknown channel
+        "e@example.org;;;;newsletter;email;maybe;2024-01-01;paper;x",         # 6: unknown status
+        "f@example.org;;;;newsletter;email;granted;2024-01-01;expiry;x",      # 7: system method
+        "not-an-email;;;;newsletter;email;granted;2024-01-01;paper;x",        # 8: invalid email
+        "g@example.org;12;;;newsletter;sms;granted;2024-01-01;paper;x",       # 9: invalid phone
+        "h@example.org;;;;newsletter;postal;granted;2024-01-01;paper;x",      # 10: channel not in purpose
+        "i@example.org;;;;postal-appeals;postal;granted;2024-01-01;paper;x",  # 11: consent on opt-out purpose
+        f"j@example.org;;;;newsletter;email;granted;{future};paper;x",        # 12: future
+        "k@example.org;;;;newsletter;email;granted;2024-01-01;paper;x",       # 13: valid
+        "",
+        "l@example.org;;;;postal-appeals;postal;objected;2024-01-01;paper;x",  # 15: valid objection
+    )
+    result = validate_rows(content)
+    assert (result.rows, [row.line for row in result.valid]) == (13, [13, 15])
+    reasons = result.rejected
+    assert sorted(reasons) == list(range(2, 13))
+    assert "no date of collection" in reasons[2]
+    assert "no method of collection" in reasons[3]
+    assert "unknown purpose 'nope'" in reasons[4]
+    assert "unknown channel 'fax'" in reasons[5]
+    assert "unknown status 'maybe'" in reasons[6]
+    assert "unknown method 'expiry'" in reasons[7]
+    assert reasons[8].startswith("email:")
+    assert reasons[9].startswith("phone:")
+    assert "does not use the channel postal" in reasons[10]
+    assert "not based on consent" in reasons[11]
+    assert "in the future" in reasons[12]
+    assert not Contact.objects.exists() and not ConsentEvent.objects.exists()
+
+
+def test_comma_separated_file_with_bom_is_read(newsletter):
+    content = "\ufeffemail,phone,first_name,last_name,purpose,channel,status,date,method,source\n" \
+              "a@example.org,,,,newsletter,email,granted,2024-01-01,paper,x\n"
+    result = validate_rows(content.encode())
+    assert (result.rows, len(result.valid), result.rejected) == (1, 1, {})
+
+
+# --- the job ------------------------------------------------------------------------------
+
+
+def test_valid_file_writes_contacts_and_events(run_import, dpo_user):
+    job = run_import(csv_bytes(*good_lines()), user=dpo_user)
+
+    assert (job.status, job.progress, job.error) == ("done", 100, "")
+    assert job.counts == {"rows": 3, "valid": 3, "rejected": 0, "written": 3, "last_row": 4}
+    events = list(ConsentEvent.objects.order_by("sequence"))
+    assert [(e.contact.email, e.channel.code, e.action, e.method) for e in events] == [
+        ("alice@example.org", "email", "granted", "paper"),
+        ("bob@example.org", "sms", "granted", "event"),
+        ("carol@example.org", "email", "refused", "web_form"),
+    ]
+    alice = events[0]
+    assert alice.effective_at == datetime(2024, 3, 1, 10, tzinfo=PARIS)
+    assert alice.collection_form == "import:crm.csv"
+    assert "Salon 2024" in alice.evidence_note and "line 2" in alice.evidence_note
+    assert alice.idempotency_key == f"import:{job.pk}:2"
+    assert alice.recorded_by == dpo_user
+    bob = Contact.objects.get(email="bob@example.org")
+    assert (bob.phone, bob.first_name, bob.source) == ("+33612345678", "Bob", "Forum")
+    assert ConsentState.objects.get(contact=bob).status == Action.GRANTED
+    assert [r["status"] for r in report_rows(job)] == ["written"] * 3
+    assert job.output_name == "crm-report.csv"
+    assert ledger_verify()[1] is None
+
+
+def test_existing_contact_is_reused(run_import):
+    existing = ContactFactory(email="alice@example.org", first_name="Alicia")
+    run_import(csv_bytes(*good_lines()[:1]))
+    assert Contact.objects.filter(email="alice@example.org").count() == 1
+    assert ConsentEvent.objects.get().contact == existing
+
+
+def test_one_bad_line_writes_nothing_and_the_report_names_it(run_import):
+    lines = good_lines()
+    lines.insert(1, "dave@example.org;;Dave;;newsletter;email;granted;;paper;Salon")  # line 3: no date
+    job = run_import(csv_bytes(*lines))
+
+    assert job.status == "done"
+    assert job.counts == {"rows": 4, "valid": 3, "rejected": 1, "written": 0, "last_row": 0}
+    assert not ConsentEvent.objects.exists() and not Contact.objects.exists()
+    report = {int(r["line"]): (r["status"], r["reason"]) for r in report_rows(job)}
+    assert report[3][0] == "rejected" and "no date of collection" in report[3][1]
+    assert {report[line][0] for line in (2, 4, 5)} == {"not written"}
+
+
+def test_valid_rows_only_writes_the_valid_ones(run_import):
+    lines = good_lines()
+    lines.insert(1, "dave@example.org;;Dave;;newsletter;email;granted;2024-01-01;;Salon")  # line 3: no method
+    job = run_import(csv_bytes(*lines), valid_rows_only=True)
+
+    assert job.counts == {"rows": 4, "valid": 3, "rejected": 1, "written": 3, "last_row": 5}
+    assert sorted(ConsentEvent.objects.values_list("contact__email", flat=True)) == [
+        "alice@example.org", "bob@example.org", "carol@example.org"]
+    assert not Contact.objects.filter(email="dave@example.org").exists()
+    report = {int(r["line"]): r["status"] for r in report_rows(job)}
+    assert report == {2: "written", 3: "rejected", 4: "written", 5: "written"}
+
+
+def test_missing_columns_fail_the_job(run_import):
+    job = run_import(b"email;purpose;channel;status\na@example.org;newsletter;email;granted\n")
+    assert job.status == "failed"
+    assert "missing columns: date, method" in job.error
+    assert not ConsentEvent.objects.exists()
+
+
+def test_empty_file_is_refused_before_any_job(newsletter):
+    from django.core.exceptions import ValidationError
+
+    with pytest.raises(ValidationError):
+        services.consent_import_start(file_name="x.csv", content=b"  \n", valid_rows_only=False, requested_by=None)
+    assert not Job.objects.exists()
+
+
+def test_writing_goes_in_batches_with_progress(run_import, monkeypatch, small_batches):
+    seen: list[tuple[int, int]] = []
+    original = registry_services.job_report_progress
+
+    def spy(*, job_id, percent):
+        seen.append((percent, Job.objects.get(pk=job_id).counts.get("last_row", 0)))
+        original(job_id=job_id, percent=percent)
+
+    monkeypatch.setattr(registry_services, "job_report_progress", spy)
+    lines = [f"p{n}@example.org;;;;newsletter;email;granted;2024-01-01;paper;x" for n in range(5)]
+    job = run_import(csv_bytes(*lines))
+
+    assert job.counts["written"] == 5
+    # After each batch (lines 2-3, 4-5, 6): its last line is committed, then progress is reported.
+    batch_reports = [(percent, last_row) for percent, last_row in seen if 10 < percent < 100]
+    assert [last_row for _percent, last_row in batch_reports] == [3, 5, 6]
+
+
+def test_running_the_job_again_writes_nothing_more(run_import):
+    job = run_import(csv_bytes(*good_lines()))
+    # The broker redelivers; a stale "running" copy of the job is run again from the start.
+    assert registry_services.job_run(job_id=job.pk) is None
+    stale = timezone.now() - timedelta(seconds=2 * settings.JOB_STRANDED_AFTER_SECONDS)
+    Job.objects.filter(pk=job.pk).update(status=Job.Status.RUNNING, heartbeat_at=stale,
+                                         counts={**job.counts, "last_row": 0})
+    job = registry_services.job_run(job_id=job.pk)
+
+    assert job.status == "done"
+    assert ConsentEvent.objects.count() == 3 and Contact.objects.count() == 3
+    assert job.counts == {"rows": 3, "valid": 3, "rejected": 0, "written": 3, "last_row": 4}
+    assert ledger_verify()[1] is None
+
+
+def test_crash_after_the_first_batch_resumes_after_its_last_row(run_import, monkeypatch, small_batches):
+    from consent import imports
+
+    calls = {"n": 0}
+    original = imports.write_row
+
+    def dying_write_row(**kwargs):
+        calls["n"] += 1
+        if calls["n"] == 3:  # first line of the second batch: the worker dies
+            raise SystemExit("worker killed")
+        return original(**kwargs)
+
+    monkeypatch.setattr(imports, "write_row", dying_write_row)
+    lines = [f"p{n}@example.org;;;;newsletter;email;granted;2024-01-01;paper;x" for n in range(5)]
+    with pytest.raises(SystemExit):
+        run_import(csv_bytes(*lines))
+    job = Job.objects.get()
+    assert (job.status, job.counts["last_row"], ConsentEvent.objects.count()) == ("running", 3, 2)
+
+    monkeypatch.setattr(imports, "write_row", original)
+    stale = timezone.now() - timedelta(seconds=2 * settings.JOB_STRANDED_AFTER_SECONDS)
+    Job.objects.filter(pk=job.pk).update(heartbeat_at=stale)
+    written_lines = []
+    monkeypatch.setattr(imports, "write_row", lambda **kw: written_lines.append(kw["row"].line) or original(**kw))
+    job = registry_services.job_run(job_id=job.pk)
+
+    assert (job.status, job.attempts) == ("done", 2)
+    assert written_lines == [4, 5, 6]  # resumed after line 3, the last committed one
+    assert ConsentEvent.objects.count() == 5
+    assert job.counts == {"rows": 5, "valid": 5, "rejected": 0, "written": 5, "last_row": 6}
+    assert [r["status"] for r in report_rows(job)] == ["written"] * 5
+    assert ledger_verify()[1] is None
+
+
+def test_replayed_line_returns_its_first_event(run_import):
+    job = run_import(csv_bytes(*good_lines()))
+    from consent import imports
+
+    row = validate_rows(csv_bytes(*good_lines())).valid[0]
+    assert imports.write_row(job=job, row=row, file_name="crm.csv") is False
+    assert ConsentEvent.objects.count() == 3
+
+
+# --- admin and command ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def import_url():
+    return reverse("admin:consent_contact_import")
+
+
+def test_admin_upload_creates_the_job_and_redirects_to_it(client, dpo_user, newsletter, postal_appeals, import_url,
+                                                          django_capture_on_commit_callbacks):
+    client.force_login(dpo_user)
+    page = client.get(import_url)
+    assert page.status_code == 200 and b'id="consent-import-form"' in page.content
+
+    upload = SimpleUploadedFile("salon.csv", csv_bytes(*good_lines()), content_type="text/csv")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(import_url, {"file": upload})
+
+    job = Job.objects.get()
+    assert response.status_code == 302
+    assert response["Location"] == reverse("admin:registry_job_change", args=[job.pk])
+    assert (job.kind, job.params["file_name"], job.params["valid_rows_only"], job.requested_by) == (
+        "consent_import", "salon.csv", False, dpo_user)
+    assert job.params["file"].startswith("imports/")
+    assert ConsentEvent.objects.count() == 3
+
+
+def test_admin_upload_needs_the_permission(client, auditor_user, import_url):
+    client.force_login(auditor_user)
+    assert client.get(import_url).status_code == 403
+
+
+def test_admin_empty_upload_is_a_form_error(client, dpo_user, import_url):
+    client.force_login(dpo_user)
+    response = client.post(import_url, {"file": SimpleUploadedFile("e.csv", b" ", content_type="text/csv")})
+    assert response.status_code == 200
+    assert response.context["form"].errors["file"]
+    assert not Job.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)  # the command commits: the eager job runs on commit
+def test_management_command_imports_and_reports(tmp_path, newsletter, postal_appeals, dpo_user):
+    path_ = tmp_path / "crm.csv"
+    path_.write_bytes(csv_bytes(*good_lines()))
+    out = io.StringIO()
+    call_command("import_consents", str(path_), "--user", "dpo", stdout=out)  # eager: runs at once
+
+    assert "3 line(s), 3 valid, 0 rejected, 3 written" in out.getvalue()
+    assert ConsentEvent.objects.count() == 3
+    assert Job.objects.get().requested_by == dpo_user
+
+
+@pytest.mark.django_db(transaction=True)
+def test_management_command_fails_when_a_line_is_rejected(tmp_path, newsletter, postal_appeals):
+    path_ = tmp_path / "crm.csv"
+    path_.write_bytes(csv_bytes(*good_lines(), "x@example.org;;;;newsletter;email;granted;;paper;x"))
+    out = io.StringIO()
+    with pytest.raises(CommandError, match="Nothing imported: 1 line"):
+        call_command("import_consents", str(path_), stdout=out)
+    assert "line 5: rejected no date of collection" in out.getvalue()
+    assert not ConsentEvent.objects.exists()
+
+    call_command("import_consents", str(path_), "--valid-rows-only", stdout=out)
+    assert ConsentEvent.objects.count() == 3
