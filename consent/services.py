@@ -525,3 +525,33 @@ def unsubscribe(*, contact: Contact, purpose: Purpose, channel: Channel) -> Reco
             return None
         action = Action.OBJECTED
     return consent_record(contact=contact, purpose=purpose, channel=channel, action=action, method=Method.UNSUBSCRIBE)
+
+
+# --- Imports from existing files -------------------------------------------------------------
+
+from registry.models import Job
+
+
+def consent_import_start(*, file_name: str, content: bytes, valid_rows_only: bool,
+                         requested_by: AbstractBaseUser | None) -> Job:
+    """Keep the file in private storage (``imports/``) and create the ``consent_import`` job that
+    validates it and writes it (see consent.imports). The job runs once the transaction commits."""
+    import posixpath
+    import uuid
+
+    from django.core.files.base import ContentFile
+
+    from registry import services as registry_services
+
+    from . import imports
+
+    if not content or not content.strip():
+        raise ValidationError({"file": [_("The file is empty.")]})
+    name = posixpath.basename((file_name or "").replace("\\", "/")) or "import.csv"
+    storage = Job._meta.get_field("output").storage  # the private storage: no URL
+    stored = storage.save(f"imports/{timezone.localdate():%Y/%m}/{uuid.uuid4().hex}-{name}"[:200],
+                          ContentFile(content))
+    return registry_services.job_create(
+        kind=imports.JOB_KIND, requested_by=requested_by,
+        params={"file": stored, "file_name": name, "valid_rows_only": bool(valid_rows_only)},
+    )
