@@ -1,17 +1,13 @@
 """The consent import end to end: PostgreSQL, Redis and a real Celery worker process."""
 from __future__ import annotations
 
-import subprocess
-
 import pytest
 
-import consent.imports  # noqa: F401  (registers the consent_import job kind in this process)
 from consent import services
 from consent.models import ConsentEvent, ConsentState, Contact
 from consent.selectors import ledger_verify
 from registry.job_kinds import handler_for
 from tests.factories import ContactFactory, PurposeFactory, channel, record_consent
-from tests.integration import conftest as integration
 from tests.integration.test_jobs_worker import wait_for_job
 
 pytestmark = pytest.mark.integration
@@ -20,19 +16,9 @@ HEADER = "email;phone;first_name;last_name;purpose;channel;status;date;method;so
 
 
 @pytest.fixture
-def import_worker(start_worker, monkeypatch):
-    """A worker that also imports consent.imports (the job kind), whether or not the app's
-    ready() does so yet: ``--include`` added to its command line."""
-    real_popen = subprocess.Popen
-
-    def popen(command, *args, **kwargs):
-        if "worker" in command:
-            command = [*command, "--include", "consent.imports"]
-        return real_popen(command, *args, **kwargs)
-
-    with monkeypatch.context() as patch:
-        patch.setattr(integration.subprocess, "Popen", popen)
-        return start_worker()
+def import_worker(start_worker):
+    """A real worker: consent.apps registers the consent_import job kind at start-up."""
+    return start_worker()
 
 
 @pytest.fixture
