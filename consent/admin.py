@@ -360,6 +360,12 @@ class NoticeAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
 
 @admin.register(ConsentState)
 class ConsentStateAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    def get_urls(self):
+        from .admin_stats import consent_stats_view
+
+        return [path("stats/", self.admin_site.admin_view(consent_stats_view), name="consent_stats"),
+                *super().get_urls()]
+
     list_display = ("contact", "purpose", "channel", "status", "purpose_version", "since", "expires_at",
                     "last_event_link")
     list_filter = ("status", "purpose", "channel")

@@ -348,3 +348,113 @@ def audience_rows(*, purpose: Purpose, channel: Channel, chunk_size: int = 2000,
             chunk = []
     if chunk:
         yield from flush(chunk)
+
+
+# --- Consent statistics for the DPO ---------------------------------------------------------
+
+# The statuses counted now (effective, as consent_check sees them) and the actions counted per month.
+STATS_STATUSES = (Action.GRANTED, Action.PENDING, Action.REFUSED, Action.WITHDRAWN, Action.EXPIRED,
+                  Action.LAPSED, Action.OBJECTED, Action.OBJECTION_LIFTED)
+STATS_ACTIONS = STATS_STATUSES
+
+
+@dataclass
+class PairStats:
+    """One purpose x channel: current consents by status, and ledger events by month and action."""
+
+    purpose: Purpose
+    channel: Channel
+    current: dict[str, int]
+    monthly: dict  # month (date, first day) -> {action: count}
+
+    @property
+    def total(self) -> int:
+        return sum(self.current.values())
+
+    def current_row(self) -> list[int]:
+        return [self.current.get(status, 0) for status in STATS_STATUSES]
+
+
+@dataclass
+class ConsentStats:
+    months: list  # first days of the months shown, oldest first (in TIME_ZONE)
+    rows: list[PairStats]
+    now: datetime
+
+
+def _stats_months(*, months: int, now: datetime):
+    from datetime import date, time
+    from zoneinfo import ZoneInfo
+
+    from dateutil.relativedelta import relativedelta
+    from django.conf import settings
+
+    tz = ZoneInfo(settings.TIME_ZONE)
+    this_month = timezone.localtime(now, tz).date().replace(day=1)
+    first: date = this_month - relativedelta(months=months - 1)
+    month_list = [first + relativedelta(months=i) for i in range(months)]
+    return tz, month_list, datetime.combine(first, time.min, tzinfo=tz)
+
+
+def consent_stats(*, months: int = 12, now: datetime | None = None) -> ConsentStats:
+    """Per purpose x channel, the current consents by (effective) status and, for the last
+    ``months`` months (in Europe/Paris), the ledger's events by action. Five queries in all."""
+    from django.db.models import Case, CharField, Count, F, OuterRef, Subquery, Value, When
+    from django.db.models.functions import Coalesce, TruncMonth
+
+    now = now or timezone.now()
+    months = max(1, int(months))
+    tz, month_list, start = _stats_months(months=months, now=now)
+
+    latest_material = PurposeVersion.objects.filter(
+        purpose=OuterRef("purpose"), change_kind=PurposeVersion.ChangeKind.MATERIAL
+    ).order_by("-version").values("version")[:1]
+    # effective_status() in SQL: a grant past its validity is expired, one older than the
+    # purpose's latest material change has lapsed.
+    current_rows = (
+        ConsentState.objects.annotate(material=Coalesce(Subquery(latest_material), Value(0)))
+        .annotate(effective=Case(
+            When(status=Action.GRANTED, expires_at__lte=now, then=Value(Action.EXPIRED.value)),
+            When(status=Action.GRANTED, purpose_version__lt=F("material"), then=Value(Action.LAPSED.value)),
+            default=F("status"), output_field=CharField(),
+        ))
+        .values("purpose_id", "channel_id", "effective").annotate(n=Count("pk")).order_by()
+    )
+    event_rows = (
+        ConsentEvent.objects.filter(effective_at__gte=start)
+        .annotate(month=TruncMonth("effective_at", tzinfo=tz))
+        .values("purpose_id", "channel_id", "month", "action").annotate(n=Count("pk")).order_by()
+    )
+
+    current: dict[tuple[int, int], dict[str, int]] = {}
+    for row in current_rows:
+        counts = current.setdefault((row["purpose_id"], row["channel_id"]), {})
+        counts[row["effective"]] = counts.get(row["effective"], 0) + row["n"]
+    monthly: dict[tuple[int, int], dict] = {}
+    shown = set(month_list)
+    for row in event_rows:
+        month = row["month"]
+        if isinstance(month, datetime):
+            month = timezone.localtime(month, tz).date() if timezone.is_aware(month) else month.date()
+        if month not in shown:  # an event dated in the future (clock tolerance) is left out
+            continue
+        per_action = monthly.setdefault((row["purpose_id"], row["channel_id"]), {}).setdefault(month, {})
+        per_action[row["action"]] = per_action.get(row["action"], 0) + row["n"]
+
+    pairs = set(current) | set(monthly)
+    purpose_ids = {purpose_id for purpose_id, _channel_id in pairs}
+    purposes = Purpose.objects.filter(Q(status=Purpose.Status.ACTIVE) | Q(pk__in=purpose_ids)).select_related(
+        "activity").prefetch_related("channels")
+    channels = {c.pk: c for c in Channel.objects.filter(pk__in={channel_id for _p, channel_id in pairs})}
+    rows = []
+    for purpose in sorted(purposes, key=lambda p: (p.activity.reference or "", p.position, p.slug)):
+        keys = {(purpose.pk, c.pk) for c in purpose.channels.all()} if purpose.status == Purpose.Status.ACTIVE \
+            else set()
+        for channel in purpose.channels.all():
+            channels.setdefault(channel.pk, channel)
+        keys |= {key for key in pairs if key[0] == purpose.pk}
+        for key in sorted(keys, key=lambda k: (channels[k[1]].code if k[1] in channels else "", k[1])):
+            if key[1] not in channels:
+                continue
+            rows.append(PairStats(purpose, channels[key[1]], current.get(key, {}), monthly.get(key, {})))
+    return ConsentStats(months=month_list, rows=rows, now=now)
