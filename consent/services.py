@@ -281,9 +281,8 @@ def consent_expire_due(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     count = 0
     for state in selectors.states_due_to_expire(now=now).select_related("contact", "purpose", "channel"):
-        with transaction.atomic():
-            consent_record(contact=state.contact, purpose=state.purpose, channel=state.channel,
-                           action=Action.EXPIRED, method=Method.EXPIRY, effective_at=state.expires_at)
+        consent_record(contact=state.contact, purpose=state.purpose, channel=state.channel,
+                       action=Action.EXPIRED, method=Method.EXPIRY, effective_at=state.expires_at)
         count += 1
     return count
 
@@ -458,9 +457,8 @@ def consent_expire_pending(*, now: datetime | None = None) -> int:
     touched: set[int] = set()
     count = 0
     for state in stale:
-        with transaction.atomic():
-            consent_record(contact=state.contact, purpose=state.purpose, channel=state.channel,
-                           action=Action.EXPIRED, method=Method.EXPIRY)
+        consent_record(contact=state.contact, purpose=state.purpose, channel=state.channel,
+                       action=Action.EXPIRED, method=Method.EXPIRY)
         touched.add(state.contact_id)
         count += 1
     for contact in Contact.objects.filter(pk__in=touched, anonymised_at__isnull=True):
