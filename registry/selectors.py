@@ -88,3 +88,16 @@ def job_token_valid(*, job_id: int, token: str, max_age: int) -> bool:
     except signing.BadSignature:
         return False
     return value == str(job_id)
+
+
+def job_wait_finished(*, job_id: int, timeout: float, interval: float = 0.5) -> Job:
+    """The job once done or failed (another process runs it), or as it is when ``timeout`` runs out:
+    the caller tells by its status."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        job = Job.objects.get(pk=job_id)
+        if job.status in (Job.Status.DONE, Job.Status.FAILED) or time.monotonic() > deadline:
+            return job
+        time.sleep(interval)

@@ -25,16 +25,12 @@ pytestmark = pytest.mark.integration
 
 
 def wait_for_job(job_id: int, *, timeout: float = 60.0) -> Job:
-    """Poll the row (committed by the worker) until the job is done or failed."""
-    deadline = time.monotonic() + timeout
-    while True:
-        job = Job.objects.get(pk=job_id)
-        if job.status in (Job.Status.DONE, Job.Status.FAILED):
-            return job
-        if time.monotonic() > deadline:
-            raise AssertionError(f"job {job_id} still {job.status} (progress {job.progress}, "
-                                 f"attempts {job.attempts}) after {timeout}s")
-        time.sleep(0.2)
+    """The job once the worker has finished it; fails the test when it has not within ``timeout``."""
+    job = selectors.job_wait_finished(job_id=job_id, timeout=timeout, interval=0.2)
+    if job.status not in (Job.Status.DONE, Job.Status.FAILED):
+        raise AssertionError(f"job {job_id} still {job.status} (progress {job.progress}, "
+                             f"attempts {job.attempts}) after {timeout}s")
+    return job
 
 
 def assert_stays(job_id: int, status: str, *, seconds: float = 3.0) -> Job:

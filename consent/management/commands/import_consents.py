@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
@@ -13,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandError
 from config.celery_app import app as celery_app
 from consent.services import consent_import_start
 from registry.models import Job
+from registry.selectors import job_wait_finished
 
 
 class Command(BaseCommand):
@@ -61,14 +61,10 @@ class Command(BaseCommand):
                                "again with --valid-rows-only.")
 
     def _wait(self, job_id: int, timeout: float) -> Job:
-        deadline = time.monotonic() + timeout
-        while True:
-            job = Job.objects.get(pk=job_id)
-            if job.status in (Job.Status.DONE, Job.Status.FAILED):
-                return job
-            if time.monotonic() > deadline:
-                raise CommandError(f"Job #{job_id} is still {job.status} ({job.progress}%) after {timeout:.0f}s.")
-            time.sleep(0.5)
+        job = job_wait_finished(job_id=job_id, timeout=timeout)
+        if job.status not in (Job.Status.DONE, Job.Status.FAILED):
+            raise CommandError(f"Job #{job_id} is still {job.status} ({job.progress}%) after {timeout:.0f}s.")
+        return job
 
     def _print_report(self, job: Job) -> None:
         counts = job.counts or {}
