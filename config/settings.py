@@ -6,8 +6,10 @@ With DEBUG=false the production hardening below switches on (check --deploy clea
 """
 from pathlib import Path
 import os
+import re
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -55,6 +57,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "simple_history",
     "django_celery_beat",
+    "django_ratelimit",
     "registry.apps.RegistryConfig",
     "consent.apps.ConsentConfig",
     "rights.apps.RightsConfig",
@@ -181,7 +184,56 @@ CELERY_BEAT_SCHEDULE = {
         "task": "consent.tasks.lapse_outdated_consents",
         "schedule": 3600.0,
     },
+    "expire-unverified-rights-requests": {
+        "task": "rights.tasks.expire_unverified_requests",
+        "schedule": 3600.0,
+    },
+    "expire-rights-download-links": {
+        "task": "rights.tasks.expire_download_links",
+        "schedule": 3600.0,
+    },
+    "rights-deadline-reminders": {
+        "task": "rights.tasks.send_deadline_reminders",
+        "schedule": crontab(hour=7, minute=30),
+    },
 }
+
+# Cache: the counters of the rate limits on public forms (registry.ratelimit), so it must be shared
+# by every web process and increment atomically. With REDIS_URL: Redis (SET NX and INCR, atomic).
+# The embedded default runs on one machine: files under var/cache, which all its processes share.
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    # django-ratelimit's list of supported backends predates Django's own RedisCache, which it warns
+    # about although add() is SET NX and incr() is INCR (jsocol/django-ratelimit#283, open).
+    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(VAR_DIR / "cache"),
+        }
+    }
+    # Files are shared between processes but incremented without a lock: two hits at the same instant
+    # may count once, so a client gets at most a few more tries. Acceptable for the embedded default;
+    # set REDIS_URL in production for exact counts.
+    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
+
+
+def env_rate(name: str, default: str) -> str:
+    """A django-ratelimit rate ("30/h", "5/10m"): checked here, not at the first request."""
+    value = os.environ.get(name, "").strip() or default
+    if not re.fullmatch(r"[1-9]\d*/([1-9]\d*)?[smhd]", value):
+        raise ImproperlyConfigured(f"{name} must look like 30/h or 5/10m (count/period), not {value!r}.")
+    return value
+
+
+# Public forms (collection forms, preference-link requests, rights requests): POSTs allowed per
+# client IP and per email address (a keyed HMAC of it) before answering 429.
+RATELIMIT_PER_IP = env_rate("RATELIMIT_PER_IP", "30/h")
+RATELIMIT_PER_EMAIL = env_rate("RATELIMIT_PER_EMAIL", "5/h")
+# How many reverse proxies in front of the app append to X-Forwarded-For. 0: the client is
+# REMOTE_ADDR and the header, which anyone can send, is ignored.
+TRUSTED_PROXY_COUNT = int(os.environ.get("TRUSTED_PROXY_COUNT", "0"))
 
 # A job left pending or running without a heartbeat for this long is re-enqueued.
 JOB_STRANDED_AFTER_SECONDS = int(os.environ.get("JOB_STRANDED_AFTER_SECONDS", "900"))
@@ -192,6 +244,13 @@ JOB_DOWNLOAD_LINK_MAX_AGE = int(os.environ.get("JOB_DOWNLOAD_LINK_MAX_AGE", str(
 # Consent links: how long a double opt-in stays pending, and a preference-centre link stays valid.
 DOUBLE_OPT_IN_DAYS = int(os.environ.get("DOUBLE_OPT_IN_DAYS", "7"))
 PREFERENCE_LINK_DAYS = int(os.environ.get("PREFERENCE_LINK_DAYS", "30"))
+# Rights requests: the email-ownership link, the requester's status link, export downloads,
+# and how early the assignee and the DPO hear of a coming deadline.
+RIGHTS_VERIFY_LINK_DAYS = int(os.environ.get("RIGHTS_VERIFY_LINK_DAYS", "7"))
+RIGHTS_STATUS_LINK_DAYS = int(os.environ.get("RIGHTS_STATUS_LINK_DAYS", "180"))
+RIGHTS_DOWNLOAD_DAYS = int(os.environ.get("RIGHTS_DOWNLOAD_DAYS", "7"))
+RIGHTS_DOWNLOAD_MAX_USES = int(os.environ.get("RIGHTS_DOWNLOAD_MAX_USES", "5"))
+RIGHTS_REMINDER_DAYS = int(os.environ.get("RIGHTS_REMINDER_DAYS", "7"))
 # Absolute address of the public pages, for links in emails sent by workers (no request there).
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 

@@ -1,0 +1,1 @@
+"""Fulfilment of access requests: being written (see rights.fulfilment)."""

@@ -1,0 +1,1 @@
+"""Fulfilment of erasure requests: being written (see rights.fulfilment)."""

@@ -1,0 +1,1 @@
+"""Fulfilment of objection requests: being written (see rights.fulfilment)."""

@@ -1,0 +1,1 @@
+"""Fulfilment of rectification requests: being written (see rights.fulfilment)."""

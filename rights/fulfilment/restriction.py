@@ -1,0 +1,1 @@
+"""Fulfilment of restriction requests: being written (see rights.fulfilment)."""

@@ -1,0 +1,102 @@
+"""Reads on rights requests that are more than a lookup."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db.models import Q, QuerySet
+
+from consent.models import Contact
+from registry.selectors import organisation_get
+
+from .models import OPEN_STATUSES, RectificationChange, RequestContact, RequestEvent, RightsRequest
+
+
+def request_contacts(*, request: RightsRequest) -> QuerySet[Contact]:
+    """The contacts the request covers (verified email, or added by staff)."""
+    return Contact.objects.filter(pk__in=RequestContact.objects.filter(request=request).values("contact"))
+
+
+@dataclass(frozen=True)
+class Candidate:
+    contact: Contact
+    reasons: list[str]  # "email", "phone", "name", "customer_reference"
+
+
+def request_candidates(*, request: RightsRequest) -> list[Candidate]:
+    """Contacts that might be the requester but are not in the request: staff must check the identity
+    before adding any (a shared phone or a common name proves nothing)."""
+    included = RequestContact.objects.filter(request=request).values("contact")
+    query = Q()
+    if request.requester_email:
+        query |= Q(email=request.requester_email)
+    if request.requester_phone:
+        query |= Q(phone=request.requester_phone)
+    if request.customer_reference:
+        query |= Q(external_ref=request.customer_reference)
+    name = (request.subject_name if request.on_behalf else request.requester_name).strip()
+    parts = name.split()
+    if len(parts) >= 2:
+        query |= Q(first_name__iexact=parts[0], last_name__iexact=" ".join(parts[1:]))
+        query |= Q(last_name__iexact=parts[0], first_name__iexact=" ".join(parts[1:]))
+    if not query:
+        return []
+    candidates = []
+    for contact in Contact.objects.filter(query, anonymised_at__isnull=True).exclude(pk__in=included).order_by("pk")[:50]:
+        reasons = []
+        if request.requester_email and contact.email == request.requester_email:
+            reasons.append("email")
+        if request.requester_phone and contact.phone == request.requester_phone:
+            reasons.append("phone")
+        if request.customer_reference and contact.external_ref == request.customer_reference:
+            reasons.append("customer_reference")
+        if len(parts) >= 2 and {contact.first_name.lower(), contact.last_name.lower()} <= {p.lower() for p in [parts[0], " ".join(parts[1:])]}:
+            reasons.append("name")
+        candidates.append(Candidate(contact, reasons or ["name"]))
+    return candidates
+
+
+def request_timeline(*, request: RightsRequest) -> QuerySet[RequestEvent]:
+    return request.events.select_related("user").order_by("at", "pk")
+
+
+@dataclass(frozen=True)
+class RectificationRow:
+    change: RectificationChange
+    contact: Contact
+    current: str
+
+
+def rectification_diff(*, request: RightsRequest) -> list[RectificationRow]:
+    """Each requested correction next to the current value, per contact the request covers."""
+    rows = []
+    contacts = list(request_contacts(request=request))
+    for change in request.rectifications.all():
+        for contact in contacts:
+            rows.append(RectificationRow(change, contact, str(getattr(contact, change.field, "") or "")))
+    return rows
+
+
+def requests_open() -> QuerySet[RightsRequest]:
+    return RightsRequest.objects.filter(status__in=OPEN_STATUSES)
+
+
+def deadline_reminders(*, today: date) -> dict[str, list[int]]:
+    """Email address → open requests due within RIGHTS_REMINDER_DAYS days or overdue, for each
+    assignee and for the DPO (who hears of every one)."""
+    horizon = today + timedelta(days=settings.RIGHTS_REMINDER_DAYS)
+    due = requests_open().filter(due_on__lte=horizon).select_related("assignee").order_by("due_on", "pk")
+    people: dict[str, list[int]] = {}
+    organisation = organisation_get()
+    dpo_emails = {organisation.dpo_email} if organisation and organisation.dpo_email else set()
+    dpo_emails |= set(get_user_model().objects.filter(groups__name="dpo", is_active=True).exclude(email="")
+                      .values_list("email", flat=True))
+    for request in due:
+        recipients = set(dpo_emails)
+        if request.assignee and request.assignee.email:
+            recipients.add(request.assignee.email)
+        for email in recipients:
+            people.setdefault(email, []).append(request.pk)
+    return people
