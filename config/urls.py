@@ -15,6 +15,7 @@ urlpatterns = [
 urlpatterns += i18n_patterns(
     path("admin/", admin.site.urls),
     path("", include("consent.urls")),
+    path("", include("rights.urls")),
     path("", RedirectView.as_view(pattern_name="admin:index", permanent=False), name="home"),
     prefix_default_language=False,
 )

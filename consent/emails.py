@@ -6,7 +6,10 @@ from django.core.mail import EmailMessage
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
 from django.utils.translation import override
+
+from registry.models import Purpose
 
 from . import tokens
 from .models import ConsentEvent, Contact
@@ -46,15 +49,25 @@ def _send(*, contact: Contact, subject: str, template: str, context: dict) -> No
 def send_double_opt_in(*, event_id: int) -> None:
     event = ConsentEvent.objects.select_related("contact", "purpose", "channel").get(pk=event_id)
     with override(event.contact.language):
-        _send(contact=event.contact, subject="Please confirm your subscription", template="emails/double_opt_in.txt",
+        _send(contact=event.contact, subject=gettext_noop("Please confirm your subscription"),
+              template="emails/double_opt_in.txt",
               context={"purpose": event.purpose, "url": confirmation_url(event=event),
                        "days": settings.DOUBLE_OPT_IN_DAYS})
 
 
 def send_preference_link(*, contact_id: int) -> None:
     contact = Contact.objects.get(pk=contact_id)
-    _send(contact=contact, subject="Your communication preferences", template="emails/preference_link.txt",
+    _send(contact=contact, subject=gettext_noop("Your communication preferences"),
+          template="emails/preference_link.txt",
           context={"url": preference_centre_url(contact=contact), "days": settings.PREFERENCE_LINK_DAYS})
+
+
+def send_purpose_retired(*, contact: Contact, purpose: Purpose) -> None:
+    """Tell a contact that a purpose they had consented to is retired: their consent no longer applies."""
+    _send(contact=contact, subject=gettext_noop("We have stopped a processing you had agreed to"),
+          template="emails/purpose_retired.txt",
+          context={"purpose": purpose, "url": preference_centre_url(contact=contact),
+                   "days": settings.PREFERENCE_LINK_DAYS})
 
 
 def send_consent_receipts(*, event_ids: list[int]) -> None:

@@ -124,13 +124,23 @@ class ConsentEvent(models.Model):
     evidence_document = models.FileField(_("scanned document"), storage=private_storage,
                                          upload_to="consent/evidence/%Y/%m/", blank=True)
     evidence_digest = models.CharField(_("evidence digest"), max_length=64)
-    idempotency_key = models.CharField(_("idempotency key"), max_length=120, null=True, blank=True, unique=True)
+    # Unique per author (the API client), not globally: two integrations may pick the same key.
+    idempotency_key = models.CharField(_("idempotency key"), max_length=120, null=True, blank=True, db_index=True)
     previous_hash = models.CharField(_("previous hash"), max_length=64)
     hash = models.CharField(_("hash"), max_length=64, unique=True)
 
     class Meta:
         ordering = ["sequence"]
         indexes = [models.Index(fields=["contact", "purpose", "channel", "sequence"])]
+        constraints = [
+            models.UniqueConstraint(fields=["recorded_by", "idempotency_key"],
+                                    condition=Q(idempotency_key__isnull=False, recorded_by__isnull=False),
+                                    name="consent_event_idempotency_per_author"),
+            # NULLs are distinct in a unique index: events without an author get their own constraint.
+            models.UniqueConstraint(fields=["idempotency_key"],
+                                    condition=Q(idempotency_key__isnull=False, recorded_by__isnull=True),
+                                    name="consent_event_idempotency_unattributed"),
+        ]
         verbose_name = _("consent event")
         verbose_name_plural = _("consent events")
 
@@ -234,3 +244,27 @@ class CollectionFormItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.purpose.slug} / {self.channel.code}"
+
+
+class RetirementNotice(models.Model):
+    """A contact to tell, by email, that a purpose they had consented to was retired: one row per
+    contact and purpose, written with the lapse event, marked ``sent_at`` once the email is sent."""
+
+    contact = models.ForeignKey(Contact, verbose_name=_("contact"), on_delete=models.CASCADE,
+                                related_name="retirement_notices")
+    purpose = models.ForeignKey(Purpose, verbose_name=_("purpose"), on_delete=models.CASCADE, related_name="+")
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("failed attempts"), default=0)
+
+    class Meta:
+        verbose_name = _("retired purpose notice")
+        verbose_name_plural = _("retired purpose notices")
+        constraints = [
+            models.UniqueConstraint(fields=["contact", "purpose"], name="retirement_notice_unique"),
+        ]
+        indexes = [models.Index(fields=["created_at"], condition=Q(sent_at__isnull=True),
+                                name="retirement_notice_unsent_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.purpose_id} → {self.contact_id}"

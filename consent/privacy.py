@@ -3,7 +3,7 @@ from django.apps import apps
 
 from registry.datamap import Blank, FixedToken, KeyedHash, PersonalField, TruncateDate, datamap
 
-from .models import ConsentEvent, ConsentState, Contact, Notice, SuppressionEntry
+from .models import ConsentEvent, ConsentState, Contact, Notice, RetirementNotice, SuppressionEntry
 
 
 datamap.declare(
@@ -43,6 +43,13 @@ datamap.declare(
     purposes=[],
     subject=lambda contact: ConsentState.objects.filter(contact=contact),
     description="Current consent per purpose and channel, derived from the ledger.",
+)
+datamap.declare(
+    RetirementNotice,
+    fields={"sent_at": PersonalField("consent_records", TruncateDate("month"))},
+    purposes=[],
+    subject=lambda contact: RetirementNotice.objects.filter(contact=contact),
+    description="Which contacts were told by email that a purpose they had consented to was retired, and when.",
 )
 # simple-history keeps which categories a contact belonged to at each change.
 HistoricalContactCategories = apps.get_model("consent", "HistoricalContact_data_subject_categories")

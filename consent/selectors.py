@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from registry.models import Channel, LegalBasis, Purpose, PurposeVersion
 
-from .models import Action, ConsentEvent, ConsentState, Contact, SuppressionEntry
+from .models import Action, ConsentEvent, ConsentState, Contact, RetirementNotice, SuppressionEntry
 from .normalise import normalise_email, normalise_phone, suppression_digest
 
 # Statuses and reasons of the check, exactly as the API contract (design §4) names them.
@@ -177,6 +177,14 @@ def states_outdated():
     for purpose_id, version in latest.items():
         query |= Q(purpose_id=purpose_id, purpose_version__lt=version)
     return ConsentState.objects.filter(query, status=Action.GRANTED)
+
+
+def retirement_notices_due():
+    """Retired-purpose notices not sent yet, oldest first, leaving out those that failed too often."""
+    from django.conf import settings
+
+    return RetirementNotice.objects.filter(sent_at__isnull=True, attempts__lt=settings.JOB_MAX_ATTEMPTS).order_by(
+        "created_at", "pk")
 
 
 def ledger_verify():

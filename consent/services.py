@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Iterable
@@ -15,6 +16,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import override
@@ -31,10 +33,13 @@ from .models import (
     Contact,
     Method,
     Notice,
+    RetirementNotice,
     SuppressionEntry,
 )
 from .normalise import normalise_email, normalise_phone, suppression_digest
 from .state import StateValue, apply_event
+
+logger = logging.getLogger(__name__)
 
 CONSENT_ACTIONS = {Action.PENDING, Action.GRANTED, Action.REFUSED, Action.WITHDRAWN}
 OBJECTION_ACTIONS = {Action.OBJECTED, Action.OBJECTION_LIFTED}
@@ -109,14 +114,32 @@ def contact_update(*, contact: Contact, data_subject_categories: Iterable | None
 @transaction.atomic
 def contact_get_or_create(*, email: str = "", phone: str = "", external_ref: str = "",
                           **defaults: Any) -> tuple[Contact, bool]:
-    """Find by email, then external reference, then phone; create when none matches."""
+    """Find by email, then external reference, then phone; create when none matches.
+
+    When another request creates the same contact between the look-up and the insert, the
+    contact it created is returned (the insert fails in its own savepoint, then we read again)."""
+    found = _contact_lookup(email=email, phone=phone, external_ref=external_ref)
+    if found is not None:
+        return found, False
+    try:
+        with transaction.atomic():
+            return contact_create(email=email, phone=phone, external_ref=external_ref, **defaults), True
+    except ValidationError:
+        # A unique email or external reference taken meanwhile; any other error finds nothing here.
+        found = _contact_lookup(email=email, phone=phone, external_ref=external_ref)
+        if found is None:
+            raise
+        return found, False
+
+
+def _contact_lookup(*, email: str, phone: str, external_ref: str) -> Contact | None:
     for lookup in ({"email": email}, {"external_ref": external_ref}, {"phone": phone}):
         value = next(iter(lookup.values()))
         if value:
             found = selectors.contact_find(**lookup)
             if found is not None:
-                return found, False
-    return contact_create(email=email, phone=phone, external_ref=external_ref, **defaults), True
+                return found
+    return None
 
 
 # --- The ledger ---------------------------------------------------------------------------
@@ -204,12 +227,14 @@ def consent_record(
 ) -> Recorded:
     """Append one event to the ledger and update the contact's current consent with it.
 
-    With an ``idempotency_key`` already used, returns the first event instead of a second one.
+    With an ``idempotency_key`` already used by the same ``recorded_by`` (each API client has its
+    own keys), returns the first event instead of a second one.
     The notice shown is stored in full (``notice_text``, or else the purpose's current text in
     the contact's language) for actions that follow from a notice."""
     ledger.lock_for_append()
+    recorded_by = recorded_by if getattr(recorded_by, "pk", None) else None
     if idempotency_key:
-        first = ConsentEvent.objects.filter(idempotency_key=idempotency_key).first()
+        first = ConsentEvent.objects.filter(idempotency_key=idempotency_key, recorded_by=recorded_by).first()
         if first is not None:
             return Recorded(first, False)
     now = timezone.now()
@@ -245,7 +270,7 @@ def consent_record(
         previous_hash=last.hash if last else ledger.GENESIS_HASH,
         contact=contact, purpose=purpose, purpose_version=purpose.version, channel=channel,
         action=action, method=method, effective_at=effective_at, recorded_at=now, notice=notice,
-        collection_form=collection_form, recorded_by=recorded_by if getattr(recorded_by, "pk", None) else None,
+        collection_form=collection_form, recorded_by=recorded_by,
         evidence_ip=evidence_ip or None, evidence_user_agent=(evidence_user_agent or "")[:512],
         evidence_note=evidence_note or "", idempotency_key=idempotency_key or None,
         evidence_digest=ledger.evidence_digest(ip=evidence_ip, user_agent=(evidence_user_agent or "")[:512],
@@ -288,13 +313,53 @@ def consent_expire_due(*, now: datetime | None = None) -> int:
 
 
 def consent_lapse_outdated() -> int:
-    """Write a ``lapsed`` event for every grant given before a material change of its purpose's text."""
+    """Write a ``lapsed`` event for every grant given before a material change of its purpose's
+    text or to a retired purpose. Contacts whose consent lapsed because the purpose was retired
+    are told by email, once per purpose, by a task started after commit. Returns how many lapsed."""
+    from .tasks import send_retirement_notices
+
     count = 0
     for state in selectors.states_outdated().select_related("contact", "purpose", "channel"):
-        consent_record(contact=state.contact, purpose=state.purpose, channel=state.channel,
-                       action=Action.LAPSED, method=Method.REGISTER_CHANGE)
+        with transaction.atomic():
+            consent_record(contact=state.contact, purpose=state.purpose, channel=state.channel,
+                           action=Action.LAPSED, method=Method.REGISTER_CHANGE)
+            contact = state.contact
+            if state.purpose.status == Purpose.Status.RETIRED and contact.email and not contact.anonymised_at:
+                RetirementNotice.objects.get_or_create(contact=contact, purpose=state.purpose)
         count += 1
+    # Also picks up notices an earlier run could not send (broker down, mail server refusing).
+    if selectors.retirement_notices_due().exists():
+        transaction.on_commit(send_retirement_notices.delay)
     return count
+
+
+def retirement_notices_send(*, limit: int | None = None) -> int:
+    """Email each contact who has a retired-purpose notice still to send, in their language, and
+    mark it sent. Safe to run twice or in parallel: each notice is locked while its email goes
+    (rows locked by another worker are skipped) and is sent once. Returns how many were sent."""
+    from .emails import send_purpose_retired
+
+    sent = 0
+    failed: list[int] = []
+    while limit is None or sent < limit:
+        with transaction.atomic():
+            notice = (selectors.retirement_notices_due().exclude(pk__in=failed)
+                      .select_for_update(skip_locked=True, of=("self",)).select_related("contact", "purpose")
+                      .first())
+            if notice is None:
+                break
+            contact = notice.contact
+            try:
+                with transaction.atomic():
+                    if contact.email and not contact.anonymised_at:  # erased since: nobody to tell
+                        send_purpose_retired(contact=contact, purpose=notice.purpose)
+                        sent += 1
+                    RetirementNotice.objects.filter(pk=notice.pk).update(sent_at=timezone.now())
+            except Exception:  # a refused address must not hold back the others; the next run retries
+                logger.exception("could not send the retired-purpose notice %s", notice.pk)
+                RetirementNotice.objects.filter(pk=notice.pk).update(attempts=F("attempts") + 1)
+                failed.append(notice.pk)
+    return sent
 
 
 # --- Suppression lists --------------------------------------------------------------------

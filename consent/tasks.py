@@ -16,3 +16,8 @@ def lapse_outdated_consents() -> None:
 @shared_task(ignore_result=True)
 def expire_pending_double_opt_ins() -> None:
     services.consent_expire_pending()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def send_retirement_notices() -> None:
+    services.retirement_notices_send()

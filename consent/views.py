@@ -12,6 +12,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from registry.models import Channel, Purpose
+from registry.ratelimit import rate_limited, too_many_requests
 
 from . import selectors, services, tokens
 from .forms_public import CollectionSubmissionForm, PreferenceLinkForm
@@ -58,6 +59,9 @@ def _collect(request, collection_form: CollectionForm, *, staff: bool):
 @require_http_methods(["GET", "POST"])
 def public_form(request, slug: str):
     collection_form = get_object_or_404(CollectionForm, slug=slug, public=True, active=True)
+    if request.method == "POST" and rate_limited(request, group="consent.public_form",
+                                                 email=request.POST.get("email", "")):
+        return too_many_requests(request)
     return _collect(request, collection_form, staff=False)
 
 
@@ -83,6 +87,10 @@ def confirm(request, token: str):
 
 @require_http_methods(["GET", "POST"])
 def preferences_request(request):
+    # Counted per email too, known or not: the answer must not tell whether an address is on file.
+    if request.method == "POST" and rate_limited(request, group="consent.preference_link",
+                                                 email=request.POST.get("email", "")):
+        return too_many_requests(request)
     form = PreferenceLinkForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         services.preference_link_request(email=form.cleaned_data["email"])

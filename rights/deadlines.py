@@ -60,11 +60,12 @@ def suspended_days(periods: Iterable[tuple[datetime, datetime | None]], *, now: 
     """Paris calendar days spent waiting for identity proof; an open period runs until ``now``.
 
     Overlapping periods count once, so asking twice for the same proof does not stretch the deadline.
+    An open period that starts after ``now`` (a clock a little behind) counts nothing rather than failing.
     """
     spans: list[tuple[date, date]] = []
     for start, end in periods:
         if end is None:
-            end = now
+            end = max(now, start)
         if end < start:
             raise ValueError(f"suspension ends ({end.isoformat()}) before it starts ({start.isoformat()})")
         spans.append((local_day(start), local_day(end)))

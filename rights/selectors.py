@@ -100,3 +100,73 @@ def deadline_reminders(*, today: date) -> dict[str, list[int]]:
         for email in recipients:
             people.setdefault(email, []).append(request.pk)
     return people
+
+
+# --- Urgency (staff admin list and API) ---------------------------------------------------------
+# The same horizon as the daily reminders: overdue, due within RIGHTS_REMINDER_DAYS days, or later.
+
+
+class Urgency:
+    OVERDUE = "overdue"
+    DUE_SOON = "due_soon"
+    OK = "ok"
+    CLOSED = "closed"
+    ORDER = (OVERDUE, DUE_SOON, OK, CLOSED)  # most urgent first
+
+
+def today_local() -> date:
+    from django.utils import timezone
+
+    from .deadlines import local_day
+
+    return local_day(timezone.now())
+
+
+def request_urgency(*, request: RightsRequest, today: date | None = None) -> str:
+    if not request.is_open:
+        return Urgency.CLOSED
+    today = today or today_local()
+    if request.due_on < today:
+        return Urgency.OVERDUE
+    if request.due_on <= today + timedelta(days=settings.RIGHTS_REMINDER_DAYS):
+        return Urgency.DUE_SOON
+    return Urgency.OK
+
+
+def requests_by_urgency(queryset: QuerySet[RightsRequest], *, urgency: str,
+                        today: date | None = None) -> QuerySet[RightsRequest]:
+    """The requests of ``queryset`` whose urgency is ``urgency`` (the rule of request_urgency)."""
+    today = today or today_local()
+    horizon = today + timedelta(days=settings.RIGHTS_REMINDER_DAYS)
+    if urgency == Urgency.CLOSED:
+        return queryset.exclude(status__in=OPEN_STATUSES)
+    queryset = queryset.filter(status__in=OPEN_STATUSES)
+    if urgency == Urgency.OVERDUE:
+        return queryset.filter(due_on__lt=today)
+    if urgency == Urgency.DUE_SOON:
+        return queryset.filter(due_on__gte=today, due_on__lte=horizon)
+    return queryset.filter(due_on__gt=horizon)
+
+
+def requests_with_urgency_rank(queryset: QuerySet[RightsRequest], *, today: date | None = None
+                               ) -> QuerySet[RightsRequest]:
+    """``queryset`` annotated with ``urgency_rank`` (0 overdue … 3 closed), to sort by urgency."""
+    from django.db.models import Case, IntegerField, Value, When
+
+    today = today or today_local()
+    horizon = today + timedelta(days=settings.RIGHTS_REMINDER_DAYS)
+    rank = Urgency.ORDER.index
+    return queryset.annotate(urgency_rank=Case(
+        When(~Q(status__in=OPEN_STATUSES), then=Value(rank(Urgency.CLOSED))),
+        When(due_on__lt=today, then=Value(rank(Urgency.OVERDUE))),
+        When(due_on__lte=horizon, then=Value(rank(Urgency.DUE_SOON))),
+        default=Value(rank(Urgency.OK)), output_field=IntegerField()))
+
+
+def request_fulfil_jobs(*, request: RightsRequest) -> QuerySet:
+    """The jobs that carried the request out (or are carrying it out), newest first."""
+    from registry.models import Job
+
+    from .services import FULFIL_JOB_KIND
+
+    return Job.objects.filter(kind=FULFIL_JOB_KIND, params__request_id=request.pk).order_by("-created_at", "-pk")

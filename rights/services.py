@@ -550,6 +550,9 @@ def recipient_task_confirm(*, task: RecipientTask, by: AbstractBaseUser, note: s
 def _complete(request: RightsRequest, *, by: AbstractBaseUser | None, override_reason: str = "") -> None:
     _close(request, Status.COMPLETED)
     _event(request, Code.COMPLETED, user=by, text=override_reason)
+    if request.kind == Kind.ERASURE:
+        _complete_erasure(request)  # tells the requester, then pseudonymises the request (end of file)
+        return
     _notify(request, "completed")
 
 
@@ -653,3 +656,213 @@ def rights_deadline_reminders_send(*, today: Any = None) -> int:
         transaction.on_commit(lambda email=email, ids=request_ids: send_deadline_digest.delay(email, ids,
                                                                                                 today.isoformat()))
     return len(by_person)
+
+
+# --- Restriction, objection, and the pseudonymisation of erasure requests (rights.fulfilment) ---
+
+RESTRICTION_LIFTING_MARK = "restriction_lifting"  # data key of the NOTE event announcing the lifting
+
+
+def _fulfilled(request: RightsRequest) -> bool:
+    return request.events.filter(code=Code.JOB_FINISHED).exists()
+
+
+def _require_kind(request: RightsRequest, kind: str) -> None:
+    if request.kind != kind:
+        raise ValidationError({"kind": [_("Not possible for a request of this kind.")]})
+
+
+def restriction_lifting_announced(*, request: RightsRequest) -> bool:
+    return request.events.filter(code=Code.NOTE, **{f"data__{RESTRICTION_LIFTING_MARK}": "announced"}).exists()
+
+
+@transaction.atomic
+def rights_request_announce_restriction_lifting(*, request: RightsRequest, by: AbstractBaseUser, note: str = "",
+                                                lifting_on: Any = None) -> RightsRequest:
+    """First step of lifting a restriction: the requester is told before it is lifted (Art. 18(3)),
+    by email (with the planned date when given), or, when they left no address, by other means that
+    staff describe in ``note``."""
+    request = _locked(request)
+    _require_kind(request, Kind.RESTRICTION)
+    if not _fulfilled(request):
+        raise ValidationError({"status": [_("The restriction has not been applied yet.")]})
+    if request.events.filter(code=Code.RESTRICTION_LIFTED).exists():
+        raise ValidationError({"status": [_("The restriction was already lifted.")]})
+    if restriction_lifting_announced(request=request):
+        return request
+    note = (note or "").strip()
+    if not request.requester_email and not note:
+        raise ValidationError({"note": [_("The requester left no email address: write to them, then say how and "
+                                          "when they were told.")]})
+    data = {RESTRICTION_LIFTING_MARK: "announced"}
+    if lifting_on:
+        data["lifting_on"] = lifting_on.isoformat()
+    _event(request, Code.NOTE, user=by, text=note, data=data)
+    if request.requester_email:
+        _notify(request, "restriction_lifting", **({"date": data["lifting_on"]} if lifting_on else {}))
+    return request
+
+
+@transaction.atomic
+def rights_request_lift_restriction(*, request: RightsRequest, by: AbstractBaseUser) -> RightsRequest:
+    """Second step: lift the restriction, refused unless the requester was told first (Art. 18(3)).
+    A contact still covered by another restriction in force stays restricted. Twice changes nothing."""
+    from consent import services as consent_services
+
+    request = _locked(request)
+    _require_kind(request, Kind.RESTRICTION)
+    if request.events.filter(code=Code.RESTRICTION_LIFTED).exists():
+        return request
+    if not restriction_lifting_announced(request=request):
+        raise ValidationError({"status": [_("Tell the requester that the restriction will be lifted before lifting "
+                                            "it (Art. 18(3)).")]})
+    in_force = (RightsRequest.objects.filter(kind=Kind.RESTRICTION, events__code=Code.JOB_FINISHED)
+                .exclude(pk=request.pk).exclude(events__code=Code.RESTRICTION_LIFTED))
+    lifted, kept = [], []
+    for contact in request.contacts.filter(restricted=True, anonymised_at__isnull=True).order_by("pk"):
+        if in_force.filter(request_contacts__contact=contact).exists():
+            kept.append(contact.pk)
+            continue
+        consent_services.contact_update(contact=contact, restricted=False)
+        lifted.append(contact.pk)
+    _event(request, Code.RESTRICTION_LIFTED, user=by, data={"contacts": lifted, "still_restricted": kept})
+    return request
+
+
+@transaction.atomic
+def rights_request_decide_objection(*, request: RightsRequest, purpose: Purpose, overriding_grounds: bool,
+                                    reason: str, by: AbstractBaseUser) -> RequestEvent:
+    """The DPO records, for a purpose on legitimate interests or a public task, whether compelling
+    legitimate grounds override the objection (Art. 21(1)); the reason is required when they do
+    (the requester reads it). Deciding again before the objection is carried out replaces it."""
+    from .fulfilment.objection import DECISION, purposes_concerned, treatment
+
+    request = _locked(request)
+    _require_kind(request, Kind.OBJECTION)
+    _require_status(request, OPEN_STATUSES)
+    if not user_may_override_tasks(by):
+        raise ValidationError({"overriding_grounds": [_("Only the DPO decides on an objection.")]})
+    if _fulfilled(request):
+        raise ValidationError({"status": [_("The objection was already carried out.")]})
+    if purpose not in purposes_concerned(request):
+        raise ValidationError({"purpose": [_("This purpose is not concerned by the request.")]})
+    if treatment(purpose) != DECISION:
+        raise ValidationError({"purpose": [_("No decision is needed for this purpose: the objection applies "
+                                             "(direct marketing, consent) or the legal basis gives no right to "
+                                             "object.")]})
+    reason = (reason or "").strip()
+    if overriding_grounds and not reason:
+        raise ValidationError({"reason": [_("Give the compelling legitimate grounds: the requester will read "
+                                            "them.")]})
+    return _event(request, Code.OBJECTION_DECIDED, user=by, text=reason,
+                  data={"purpose": purpose.pk, "slug": purpose.slug, "overriding_grounds": bool(overriding_grounds)})
+
+
+def _complete_erasure(request: RightsRequest) -> None:
+    # The address travels with the message: once the request is pseudonymised, below in the same
+    # transaction, the row no longer holds it.
+    _notify(request, "completed", to_email=request.requester_email, to_name=request.requester_name)
+    rights_request_pseudonymise(request=request)
+
+
+def _redactor(request: RightsRequest):
+    """A function replacing the requester's email, phone (E.164 and national forms), customer
+    reference and names in a free text written by staff."""
+    import re
+
+    import phonenumbers
+
+    exact = [request.requester_email, request.requester_phone, request.customer_reference,
+             request.requester_name.strip(), request.subject_name.strip()]
+    if request.requester_phone:
+        try:
+            number = phonenumbers.parse(request.requester_phone, None)
+            national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
+            exact += [national, national.replace(" ", ""), national.replace(" ", ".")]
+        except phonenumbers.NumberParseException:
+            pass
+    words = {w for name in (request.requester_name, request.subject_name) for w in re.split(r"[\s,]+", name)
+             if len(w) >= 3}
+    patterns = [re.escape(v) for v in sorted({v for v in exact if v}, key=len, reverse=True)]
+    patterns += [rf"\b{re.escape(w)}\b" for w in sorted(words, key=len, reverse=True)]
+    if not patterns:
+        return lambda value: value
+    pattern = re.compile("|".join(patterns), re.IGNORECASE)
+
+    def redact(value: Any) -> Any:
+        if isinstance(value, str):
+            return pattern.sub("[…]", value)
+        if isinstance(value, list):
+            return [redact(v) for v in value]
+        if isinstance(value, dict):
+            return {k: redact(v) for k, v in value.items()}
+        return value
+
+    return redact
+
+
+@transaction.atomic
+def rights_request_pseudonymise(*, request: RightsRequest) -> RightsRequest:
+    """Once an erasure request is completed, keep only what proves it (design §3): reference, dates,
+    keyed HMACs of the email and phone (``email_digest``, ``phone_digest``), the sources and counts
+    (outcome, job counts). Names, email, phone, customer reference, details, the proof of mandate,
+    the timeline's texts and the requested corrections go, in the row and its history rows; staff's
+    free texts keep their words but not the requester's identifiers. Files (mandate, proofs but the
+    certificate) are deleted after the commit by a job. Twice changes nothing."""
+    from django.contrib.admin.models import LogEntry
+    from django.contrib.contenttypes.models import ContentType
+
+    from consent.normalise import keyed_digest
+    from registry.datamap import anonymised_values, datamap
+
+    from .fulfilment.erasure import DELETE_FILES_JOB_KIND, FileList
+    from .models import Proof
+
+    request = _locked(request)
+    if request.pseudonymised_at:
+        return request
+    if request.kind != Kind.ERASURE or request.status != Status.COMPLETED:
+        raise ValidationError({"status": [_("Only a completed erasure request is pseudonymised.")]})
+    now = timezone.now()
+    redact = _redactor(request)
+    source = datamap.source_for(RightsRequest)
+    fixed = {
+        "requester_email": "", "requester_phone": "", "pseudonymised_at": now,
+        "email_digest": keyed_digest(request.requester_email) if request.requester_email else "",
+        "phone_digest": keyed_digest(request.requester_phone) if request.requester_phone else "",
+    }
+    free_texts = ("outcome", "extension_reason", "rejection_text", "tasks_override_reason")
+    files = FileList()
+
+    def values_of(record: Any) -> dict[str, Any]:
+        values = {**anonymised_values(source, record), **fixed}
+        values.update({name: redact(getattr(record, name)) for name in free_texts})
+        return values
+
+    files.add(RightsRequest, "mandate_document", request.mandate_document.name or "")
+    RightsRequest.objects.filter(pk=request.pk).update(**values_of(request))
+    history = RightsRequest.history.model
+    for row in history.objects.filter(id=request.pk):
+        files.add(RightsRequest, "mandate_document", str(row.mandate_document or ""))
+        history.objects.filter(pk=row.pk).update(**values_of(row))
+
+    for event in request.events.all():
+        RequestEvent.objects.filter(pk=event.pk).update(text="", data=redact(event.data))
+    request.rectifications.update(new_value="", reason="")
+    request.request_contacts.update(note="")
+    for task in request.recipient_tasks.exclude(note=""):
+        RecipientTask.objects.filter(pk=task.pk).update(note=redact(task.note))
+    for proof in request.proofs.exclude(kind=Proof.ProofKind.CERTIFICATE).exclude(file=""):
+        files.add(Proof, "file", proof.file.name)
+        Proof.objects.filter(pk=proof.pk).update(file="")
+    for entry in LogEntry.objects.filter(content_type=ContentType.objects.get_for_model(RightsRequest),
+                                         object_id=str(request.pk)):
+        LogEntry.objects.filter(pk=entry.pk).update(object_repr=redact(entry.object_repr),
+                                                    change_message=redact(entry.change_message))
+    for job in Job.objects.filter(kind=FULFIL_JOB_KIND, params__request_id=request.pk):
+        Job.objects.filter(pk=job.pk).update(params=redact(job.params), error=redact(job.error))
+    if files:
+        registry_services.job_create(kind=DELETE_FILES_JOB_KIND, params={"files": files.items, "attempt": 1})
+    _event(request, Code.PSEUDONYMISED, data={"files": len(files)})
+    request.refresh_from_db()
+    return request

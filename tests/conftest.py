@@ -54,6 +54,17 @@ def _isolated_files(settings, tmp_path, monkeypatch):
 
 
 @pytest.fixture(autouse=True)
+def _empty_cache(settings):
+    """Each test starts with an empty cache (rate-limit counters), held in memory: a shared Redis or
+    the embedded default's var/cache is never flushed by the tests."""
+    from django.core.cache import cache
+
+    settings.CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+                                   "LOCATION": "tests"}}
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _celery_eager(request):
     """Unit tests run tasks in-process; integration tests talk to a real worker."""
     if request.node.get_closest_marker("integration"):

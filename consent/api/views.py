@@ -114,11 +114,12 @@ class ConsentEventView(APIView):
         operation_id="v1_consent_events_create",
         summary="Record a consent event",
         description="Identify the contact with exactly one of `contact_id`, `email`, `phone`, `external_ref`. "
-                    "A POST retried with the same `Idempotency-Key` returns the first event (200) "
-                    "instead of recording a second one (201).",
+                    "A POST retried by the same client with the same `Idempotency-Key` returns the first "
+                    "event (200) instead of recording a second one (201); another client's key never matches.",
         request=s.ConsentEventCreateSerializer,
         parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER,
-                                     description="Any unique string (at most 120 characters) per logical event.")],
+                                     description="Any unique string (at most 120 characters) per logical event; "
+                                                 "each API client (user) has its own keys.")],
         responses={201: s.RecordedEventSerializer, 200: s.RecordedEventSerializer, **BAD_REQUEST},
     )
     def post(self, request):
@@ -231,12 +232,16 @@ class _Echo:
 
 
 def _audience_csv(rows):
+    """CSV lines; a cell that a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a
+    leading apostrophe, as in the register's CSV. NDJSON gives the values as they are."""
     import csv
+
+    from registry.exports.csv_export import excel_safe
 
     writer = csv.writer(_Echo())
     yield writer.writerow(selectors.AUDIENCE_COLUMNS)
     for row in rows:
-        yield writer.writerow([row[column] for column in selectors.AUDIENCE_COLUMNS])
+        yield writer.writerow([excel_safe(str(row[column])) for column in selectors.AUDIENCE_COLUMNS])
 
 
 def _audience_ndjson(rows):

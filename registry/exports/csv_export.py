@@ -257,10 +257,12 @@ def _row(organisation: Organisation | None, activity: ProcessingActivity) -> lis
         _lines(measures),
         dpia_text(activity),
     ]
-    return [_excel_safe(cell) for cell in row]
+    return [excel_safe(cell) for cell in row]
 
 
-def _excel_safe(value: str) -> str:
+def excel_safe(value: str) -> str:
+    """The cell as plain text for a spreadsheet: a leading apostrophe before a formula trigger.
+    Every CSV this project writes for people to open (the register, the consent audience) uses it."""
     return "'" + value if value.startswith(_FORMULA_TRIGGERS) else value
 
 

@@ -533,3 +533,42 @@ def test_openapi_documents_the_consent_endpoints(client):
     assert {"purpose", "channel", "contact_id", "email", "phone", "external_ref"} <= check_params
     feed_params = {p["name"] for p in paths["/api/v1/consent/events/"]["get"]["parameters"]}
     assert {"after", "limit", "contact_id"} <= feed_params
+
+
+def test_idempotency_keys_belong_to_each_api_client(staff_user, integration_user, alice, mailing):
+    """Two integrations choosing the same key each get their own event; a retry gets its own first answer."""
+    crm, shop = token_client(integration_user), token_client(staff_user)
+    first = crm.post(EVENTS, event_payload(contact_id=alice.pk), format="json", HTTP_IDEMPOTENCY_KEY="order-1")
+    other = shop.post(EVENTS, event_payload(contact_id=alice.pk, action="withdrawn"), format="json",
+                      HTTP_IDEMPOTENCY_KEY="order-1")
+    assert (first.status_code, other.status_code) == (201, 201)
+    assert other.json()["id"] != first.json()["id"] and other.json()["action"] == "withdrawn"
+    crm_retry = crm.post(EVENTS, event_payload(contact_id=alice.pk), format="json", HTTP_IDEMPOTENCY_KEY="order-1")
+    shop_retry = shop.post(EVENTS, event_payload(contact_id=alice.pk, action="withdrawn"), format="json",
+                           HTTP_IDEMPOTENCY_KEY="order-1")
+    assert (crm_retry.status_code, shop_retry.status_code) == (200, 200)
+    assert crm_retry.json()["id"] == first.json()["id"] and shop_retry.json()["id"] == other.json()["id"]
+    assert ConsentEvent.objects.filter(idempotency_key="order-1").count() == 2
+    assert set(ConsentEvent.objects.values_list("recorded_by", flat=True)) == {integration_user.pk, staff_user.pk}
+
+
+def test_events_post_by_email_returns_the_contact_created_meanwhile(staff, mailing, monkeypatch):
+    """Two requests creating the same email at once: the second one finds the first one's contact (no 400)."""
+    from consent import selectors
+
+    real_find = selectors.contact_find
+    calls = {"n": 0}
+
+    def find_after_a_concurrent_insert(**lookup):
+        calls["n"] += 1
+        if calls["n"] <= 2:  # the view's look-up, then contact_get_or_create's: both miss...
+            if calls["n"] == 2:  # ...and the other request inserts in between
+                Contact.objects.create(email="race@example.org", source="other request")
+            return None
+        return real_find(**lookup)
+
+    monkeypatch.setattr(selectors, "contact_find", find_after_a_concurrent_insert)
+    response = staff.post(EVENTS, event_payload(email="Race@Example.org", create_contact=True), format="json")
+    assert response.status_code == 201, response.json()
+    contact = Contact.objects.get()
+    assert response.json()["contact_id"] == contact.pk and contact.source == "other request"

@@ -16,6 +16,7 @@ from rest_framework.test import APIClient
 from consent import selectors, services
 from consent.emails import unsubscribe_url
 from consent.models import Contact, SuppressionEntry
+from registry.exports.csv_export import excel_safe
 from registry.services import purpose_update
 from tests.factories import ContactFactory, PurposeFactory
 
@@ -162,7 +163,9 @@ def test_audience_is_what_consent_check_allows(request, mix, channels, integrati
     for row in rows:
         assert list(row) == list(selectors.AUDIENCE_COLUMNS)
         contact = Contact.objects.get(pk=row["contact_id"])
-        assert row["address"] == selectors.contact_addresses(contact=contact)[channel.code]
+        address = selectors.contact_addresses(contact=contact)[channel.code]
+        # CSV is for spreadsheets too: "+33…" would run as a formula there (see test_csv_cells_that_a_spreadsheet_would_run_are_neutralised).
+        assert row["address"] == (excel_safe(address) if fmt == "csv" else address)
         assert row["language"] == contact.language
         assert row["external_ref"] == contact.external_ref
         assert row["unsubscribe_url"] == unsubscribe_url(contact_id=contact.pk, purpose_id=purpose.pk,
@@ -282,3 +285,27 @@ def test_permissions(newsletter, roles):
     assert APIClient().get(AUDIENCE, {"purpose": "newsletter", "channel": "email"}).status_code in (401, 403)
     nobody = User.objects.create_user(username="nobody", password="pw-nobody-2026!")
     assert client_for(nobody).get(AUDIENCE, {"purpose": "newsletter", "channel": "email"}).status_code == 403
+
+
+@pytest.mark.parametrize("value", ["=HYPERLINK(\"http://evil.example\",\"x\")", "+1+cmd|' /C calc'!A0",
+                                   "-2+3", "@SUM(A1:A9)", "\tTAB", "\rCR"])
+def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(newsletter, channels, integration_user, value):
+    """CSV injection (OWASP): the register's CSV rule, applied to the audience. NDJSON keeps the value."""
+    catalogue = PurposeFactory(slug="catalogue", legal_basis="legitimate_interests",
+                               legitimate_interest="Our yearly catalogue.", channels=[channels["postal"]])
+    contact = ContactFactory(external_ref=value.strip(), address_line1=value, postal_code="75001", city="Paris",
+                             phone="+33612345678")
+    record(contact, newsletter, channels["sms"], "granted")
+    client = client_for(integration_user)
+
+    postal = read(client.get(AUDIENCE, {"purpose": catalogue.slug, "channel": "postal"}))
+    assert [(row["address"], row["external_ref"]) for row in postal] == [
+        ("'" + value + " 75001 Paris", excel_safe(value.strip()))]
+    sms = read(client.get(AUDIENCE, {"purpose": "newsletter", "channel": "sms"}))
+    assert [row["address"] for row in sms] == ["'+33612345678"]  # Excel would show 33612345678
+    for row in sms + postal:
+        assert row["external_ref"].startswith("'") or not row["external_ref"].startswith(("=", "+", "-", "@"))
+        assert row["unsubscribe_url"].startswith("http") and str(row["contact_id"]).isdigit()
+
+    ndjson = read(client.get(AUDIENCE, {"purpose": catalogue.slug, "channel": "postal", "format": "ndjson"}))
+    assert [row["address"] for row in ndjson] == [value + " 75001 Paris"]

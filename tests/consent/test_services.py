@@ -53,6 +53,64 @@ def test_contact_found_by_each_identifier():
     assert found == contact and not created
 
 
+def test_get_or_create_returns_the_contact_inserted_between_lookup_and_insert(monkeypatch):
+    """The IntegrityError path: the other request's row lands after our look-up, unseen by the
+    uniqueness checks (they ran before it committed), so our INSERT fails on the unique index; it
+    fails in its own savepoint and the contact the other request created is returned."""
+    from django.db import IntegrityError
+    from django.db.models.query import QuerySet
+
+    real_find, real_exists, real_save = selectors.contact_find, QuerySet.exists, Contact.save
+    insert_errors = []
+
+    def find_then_the_other_request_inserts(**lookup):
+        if not Contact.objects.filter(email="race@example.org").first():
+            Contact.objects.create(email="race@example.org", source="other request")
+            return None
+        return real_find(**lookup)
+
+    def checks_blind_to_the_other_row(queryset):
+        return False if queryset.model is Contact else real_exists(queryset)
+
+    def save(self, *args, **kwargs):
+        try:
+            return real_save(self, *args, **kwargs)
+        except IntegrityError as exc:
+            insert_errors.append(exc)
+            raise
+
+    monkeypatch.setattr(selectors, "contact_find", find_then_the_other_request_inserts)
+    monkeypatch.setattr(QuerySet, "exists", checks_blind_to_the_other_row)
+    monkeypatch.setattr(Contact, "validate_constraints", lambda self, exclude=None: None)  # full_clean's check
+    monkeypatch.setattr(Contact, "save", save)
+    contact, created = services.contact_get_or_create(email="Race@Example.org", source="this request")
+    assert len(insert_errors) == 1  # the unique index refused our row...
+    assert not created and contact.source == "other request"  # ...and the other one came back
+    assert Contact.objects.count() == 1
+
+
+def test_get_or_create_returns_the_contact_committed_after_the_lookup(monkeypatch):
+    real_find = selectors.contact_find
+    calls = []
+
+    def find_misses_once(**lookup):
+        calls.append(lookup)
+        if len(calls) == 1:
+            services.contact_create(email="late@example.org", source="other request")
+            return None
+        return real_find(**lookup)
+
+    monkeypatch.setattr(selectors, "contact_find", find_misses_once)
+    contact, created = services.contact_get_or_create(email="late@example.org")
+    assert (created, contact.source, Contact.objects.count()) == (False, "other request", 1)
+
+
+def test_get_or_create_still_refuses_bad_input():
+    with pytest.raises(ValidationError):
+        services.contact_get_or_create(email="a@example.org", phone="12")
+    assert not Contact.objects.exists()
+
+
 # --- recording rules ------------------------------------------------------------------------
 
 def test_grant_records_purpose_version_notice_and_state(newsletter, channels):
@@ -127,6 +185,22 @@ def test_double_opt_in_pending_then_confirmed(newsletter, channels):
     assert selectors.consent_check(contact=contact, purpose=newsletter, channel=channels["email"]).status == "pending"
     grant(contact, newsletter, channels["email"], method="double_opt_in")
     assert selectors.consent_check(contact=contact, purpose=newsletter, channel=channels["email"]).allowed
+
+
+def test_idempotency_keys_are_scoped_to_who_records(newsletter, channels, staff_user, integration_user):
+    contact = services.contact_create(email="idem@example.org")
+
+    def record(user, action):
+        return services.consent_record(contact=contact, purpose=newsletter, channel=channels["email"],
+                                       action=action, method="api", recorded_by=user, idempotency_key="k-1")
+
+    crm, shop, nobody = record(integration_user, "granted"), record(staff_user, "withdrawn"), record(None, "granted")
+    assert crm.created and shop.created and nobody.created
+    assert len({crm.event.pk, shop.event.pk, nobody.event.pk}) == 3
+    again = record(integration_user, "withdrawn"), record(staff_user, "granted"), record(None, "withdrawn")
+    assert [r.created for r in again] == [False, False, False]
+    assert [r.event.pk for r in again] == [crm.event.pk, shop.event.pk, nobody.event.pk]
+    assert ConsentEvent.objects.count() == 3
 
 
 def test_idempotency_key_returns_the_first_event(newsletter, channels):

@@ -1,0 +1,44 @@
+"""Baseline views of the benchmarks: what a bare Django request costs on the same stack."""
+from __future__ import annotations
+
+from django import forms
+from django.db import connection
+from django.http import JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+BARE_TABLE = "bench_bare_post"
+
+
+def ping(request):
+    """GET: the whole middleware stack, no query."""
+    return JsonResponse({"ok": True})
+
+
+class BareEventForm(forms.Form):
+    email = forms.EmailField()
+    purpose = forms.SlugField(max_length=80)
+    channel = forms.SlugField(max_length=20)
+    action = forms.CharField(max_length=20)
+    method = forms.CharField(max_length=20)
+
+
+def ensure_bare_table() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(f"CREATE TABLE IF NOT EXISTS {BARE_TABLE} (id bigserial PRIMARY KEY, email varchar(254) NOT NULL,"
+                       " purpose varchar(80) NOT NULL, channel varchar(20) NOT NULL, action varchar(20) NOT NULL,"
+                       " method varchar(20) NOT NULL, created_at timestamptz NOT NULL DEFAULT now())")
+
+
+@csrf_exempt
+def bare_post(request):
+    """POST: a plain Django form, validated, then one INSERT."""
+    form = BareEventForm(request.POST)
+    if not form.is_valid():
+        return JsonResponse({"errors": form.errors}, status=400)
+    data = form.cleaned_data
+    with connection.cursor() as cursor:
+        cursor.execute(f"INSERT INTO {BARE_TABLE} (email, purpose, channel, action, method) "
+                       "VALUES (%s, %s, %s, %s, %s) RETURNING id",
+                       [data["email"], data["purpose"], data["channel"], data["action"], data["method"]])
+        row_id = cursor.fetchone()[0]
+    return JsonResponse({"id": row_id}, status=201)

@@ -1,0 +1,136 @@
+"""Benchmark: recording one consent event through ``POST /api/v1/consent/events/`` against a bare
+Django form POST doing one INSERT, both measured in the same run.
+
+The API side is what an integration does: JSON body naming an existing contact by email, a purpose
+slug, a channel code, an action allowed for that purpose (granted or withdrawn for consent-based
+purposes, objected for opt-out ones), method ``api``, an ``Idempotency-Key`` header, the token of the
+``integration`` user; the view appends to the hash-chained ledger and updates the current consent.
+The baseline is ``/bench/bare-post/`` (bench/_common/views.py): a plain Django ``Form`` with the same
+fields, validated, then one INSERT. Both go through the whole middleware stack in-process
+(``django.test.Client``), interleaved in blocks so they share the machine's noise. Target: the API
+records at least 0.5 x the bare POSTs per second. The ledger and the current-consent table are
+checked afterwards (hash chain of the new events, one state per event's pair).
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/dpodesk \\
+        .venv/bin/python bench/consent_event_post.py [--requests 2000] [--smoke]
+"""
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+from urllib.parse import urlencode
+
+import _common
+
+TARGET_RATIO = 0.5
+
+
+def main() -> None:
+    parser = _common.parser(__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000, help="timed POSTs per series")
+    args = parser.parse_args()
+    if args.smoke:
+        args.requests = 150
+    bench = _common.start(args)
+    try:
+        run(bench, args)
+    finally:
+        bench.finish()
+
+
+def run(bench, args) -> None:
+    from django.test import Client
+
+    from consent.ledger import event_hash
+    from consent.models import ConsentEvent, ConsentState
+    from registry.models import Channel, LegalBasis, Purpose
+
+    import consent_data
+    from _common.views import ensure_bare_table
+
+    ensure_bare_table()
+    rng = random.Random(11)
+    pairs = [(Purpose.objects.get(slug=slug), Channel.objects.get(code=code)) for slug, code, _w in consent_data.PAIRS]
+    pairs = [pair for pair in pairs if pair[1].code == "email"]  # every sampled contact has an email
+    warmup = min(50, args.requests)
+    emails = [email for _pk, email in _common.sample_contacts(args.requests + warmup, seed=13)]
+
+    def case(email):
+        purpose, channel = pairs[rng.randrange(len(pairs))]
+        if purpose.legal_basis == LegalBasis.CONSENT:
+            action = "granted" if rng.random() < 0.6 else "withdrawn"
+        else:
+            action = "objected"
+        return {"email": email, "purpose": purpose.slug, "channel": channel.code, "action": action, "method": "api"}
+
+    api = _common.api_client()
+    bare = Client()
+    run_id = uuid.uuid4().hex[:12]
+    counter = iter(range(10**9))
+
+    def api_post(body):
+        response = api.post("/api/v1/consent/events/", data=json.dumps(body), content_type="application/json",
+                            HTTP_IDEMPOTENCY_KEY=f"bench-{run_id}-{next(counter)}")
+        assert response.status_code == 201, (response.status_code, response.content[:300])
+
+    def bare_post(body):
+        response = bare.post("/bench/bare-post/", data=urlencode(body),
+                             content_type="application/x-www-form-urlencoded")
+        assert response.status_code == 201, (response.status_code, response.content[:300])
+
+    def timed(function, bodies):
+        samples = []
+        for body in bodies:
+            started = time.perf_counter()
+            function(body)
+            samples.append(time.perf_counter() - started)
+        return samples
+
+    first_sequence = (ConsentEvent.objects.order_by("-sequence").values_list("sequence", flat=True).first() or 0) + 1
+    for email in emails[:warmup]:
+        api_post(case(email))
+        bare_post(case(email))
+    bodies = [case(email) for email in emails[warmup:warmup + args.requests]]
+    samples = {"bare Django form POST, one INSERT (baseline)": [], "API POST consent/events/": []}
+    block = 50
+    for start in range(0, len(bodies), block):
+        part = bodies[start:start + block]
+        samples["bare Django form POST, one INSERT (baseline)"] += timed(bare_post, part)
+        samples["API POST consent/events/"] += timed(api_post, part)
+
+    # What was written is a valid continuation of the ledger, and every pair has its state.
+    new_events = list(ConsentEvent.objects.filter(sequence__gte=first_sequence).select_related("notice")
+                      .order_by("sequence"))
+    previous = ConsentEvent.objects.filter(sequence=first_sequence - 1).values_list("hash", flat=True).first()
+    for event in new_events:
+        assert event.previous_hash == (previous or event.previous_hash) and event_hash(event, event.previous_hash) \
+            == event.hash, f"event {event.sequence} does not chain"
+        previous = event.hash
+    last_ids = set(ConsentState.objects.filter(last_event_id__in=[e.pk for e in new_events])
+                   .values_list("last_event_id", flat=True))
+    assert last_ids, "no current-consent row points at the new events"
+
+    base_samples = samples["bare Django form POST, one INSERT (baseline)"]
+    base_rate = len(base_samples) / sum(base_samples)
+    rows = []
+    for name, values in samples.items():
+        s = _common.summary_ms(values)
+        rate = len(values) / sum(values)
+        rows.append([name, f"{rate:,.0f}", f"{s['p50']:.2f}", f"{s['p95']:.2f}", f"{rate / base_rate:.2f}"])
+    api_samples = samples["API POST consent/events/"]
+    ratio = (len(api_samples) / sum(api_samples)) / base_rate
+    dataset = bench.dataset
+    print()
+    print(f"consent event POST, {dataset.contacts:,} contacts, {dataset.events:,} events; {_common.machine()}; "
+          f"{args.requests} POSTs per series, in-process (django.test.Client), interleaved by {block}")
+    print(_common.table(rows, ["series", "per s", "p50 ms", "p95 ms", "x baseline"]))
+    print(f"API records {ratio:.2f} x the bare form POSTs per second (target >= {TARGET_RATIO}: "
+          f"{'met' if ratio >= TARGET_RATIO else 'MISSED'}); {len(new_events)} new events chain correctly")
+    print("reproduce: " + _common.reproduce("consent_event_post.py", bench,
+                                            "" if bench.smoke else f"--requests {args.requests}"))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""Benchmark: CSV import of consents (``consent_import`` job), in events per second, against COPY of the
+same file into a plain table.
+
+Generates a CSV of EVENTS lines in the import's columns (email, phone, first_name, last_name, purpose,
+channel, status, date, method, source): new contacts with two consents each (newsletter by email,
+SMS promotions by SMS), then runs the import as the app does (``consent.services.consent_import_start``:
+the file goes to private storage and the job runs, here eagerly in this process, validating every
+line then writing them in batches through ``consent_record``). Baseline in the same run: ``COPY`` of the
+same file into a table of text columns. The job's report must say every line was written.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/dpodesk \\
+        .venv/bin/python bench/consent_import.py [--events 5000] [--profile] [--smoke]
+"""
+from __future__ import annotations
+
+import csv
+import io
+import random
+import time
+import uuid
+
+import _common
+
+TARGET_EVENTS_PER_S = 10_000
+COLUMNS = ("email", "phone", "first_name", "last_name", "purpose", "channel", "status", "date", "method", "source")
+
+
+def build_csv(events: int, run_id: str, phone_offset: int, seed: int = 5) -> bytes:
+    """Two lines per new contact; emails and phones unseen in the database (a known phone would make
+    contact_get_or_create attach the line to that contact instead of creating one)."""
+    import consent_data
+
+    rng = random.Random(seed)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";", lineterminator="\n")
+    writer.writerow(COLUMNS)
+    for number in range(events // 2 + events % 2):
+        email = f"import-{run_id}-{number}@{consent_data.EMAIL_DOMAIN}"
+        phone = f"+3375{phone_offset + number:07d}"
+        first, last = rng.choice(consent_data.FIRST_NAMES), rng.choice(consent_data.LAST_NAMES)
+        day = f"{rng.randint(1, 28):02d}/{rng.randint(1, 12):02d}/2025 {rng.randint(8, 19):02d}:{rng.randint(0, 59):02d}"
+        method = rng.choice(["paper", "web_form", "event", "staff_form"])
+        writer.writerow([email, phone, first, last, "newsletter", "email", "granted", day, method, "Salon 2025"])
+        if 2 * number + 1 < events:
+            writer.writerow([email, phone, first, last, "sms-promotions", "sms",
+                             rng.choice(["granted", "granted", "refused"]), day, method, "Salon 2025"])
+    return buffer.getvalue().encode("utf-8")
+
+
+def main() -> None:
+    parser = _common.parser(__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=5_000, help="lines of the CSV file (one event each)")
+    parser.add_argument("--profile", action="store_true", help="print the top of a cProfile of the job")
+    args = parser.parse_args()
+    if args.smoke:
+        args.events = 500
+    bench = _common.start(args)
+    try:
+        run(bench, args)
+    finally:
+        bench.finish()
+
+
+def run(bench, args) -> None:
+    from django.contrib.auth import get_user_model
+
+    from consent.imports import validate_rows
+    from consent.models import Contact
+    from consent.services import consent_import_start
+    from registry.models import Job
+
+    run_id = uuid.uuid4().hex[:10]
+    phone_offset = Contact.objects.filter(phone__startswith="+3375").count()
+    content = build_csv(args.events, run_id, phone_offset)
+    dpo = get_user_model().objects.get(username="dpo")
+
+    # The job's first pass alone (reads and checks every line, writes nothing).
+    validate_seconds, validation = _common.best_of(1, lambda: validate_rows(content))
+    assert len(validation.valid) == args.events and not validation.rejected, validation.rejected
+
+    # Baseline: COPY of the same file into a table of text columns, best of 3.
+    def copy_file():
+        with _common.psycopg_connect(bench.database) as pg, pg.cursor() as cursor:
+            cursor.execute("CREATE TABLE IF NOT EXISTS bench_import_copy ("
+                           + ", ".join(f"{name} text" for name in COLUMNS) + ")")
+            cursor.execute("TRUNCATE bench_import_copy")
+            with cursor.copy("COPY bench_import_copy FROM STDIN WITH (FORMAT csv, HEADER, DELIMITER ';')") as copy:
+                copy.write(content)
+            cursor.execute("SELECT count(*) FROM bench_import_copy")
+            return cursor.fetchone()[0]
+
+    copy_seconds, copied = _common.best_of(3, copy_file)
+    assert copied == args.events, copied
+
+    def import_file():
+        job = consent_import_start(file_name=f"bench-{run_id}.csv", content=content, valid_rows_only=False,
+                                   requested_by=dpo)
+        return Job.objects.get(pk=job.pk)  # eager Celery: the job ran when its row was committed
+
+    started = time.perf_counter()
+    if args.profile:
+        import cProfile
+        import pstats
+
+        profiler = cProfile.Profile()
+        job = profiler.runcall(import_file)
+    else:
+        job = import_file()
+    import_seconds = time.perf_counter() - started
+    counts = job.counts or {}
+    assert job.status == Job.Status.DONE, (job.status, job.error)
+    assert counts.get("written") == args.events and not counts.get("rejected"), counts
+
+    import_rate = args.events / import_seconds
+    copy_rate = args.events / copy_seconds
+    dataset = bench.dataset
+    print()
+    print(f"consent import, {args.events:,} lines into {dataset.contacts:,} contacts / {dataset.events:,} events; "
+          f"{_common.machine()}")
+    print(_common.table([
+        ["COPY of the same file into a text table (baseline, best of 3)", f"{copy_seconds:.3f}", f"{copy_rate:,.0f}",
+         "1"],
+        ["consent_import job (validate, then write in batches)", f"{import_seconds:.2f}", f"{import_rate:,.0f}",
+         f"{copy_rate / import_rate:,.0f}"],
+        ["  of which: validate_rows, first pass alone", f"{validate_seconds:.2f}",
+         f"{args.events / validate_seconds:,.0f}", f"{copy_rate / (args.events / validate_seconds):,.0f}"],
+        ["  of which: writing (job minus validation)", f"{import_seconds - validate_seconds:.2f}",
+         f"{args.events / max(import_seconds - validate_seconds, 1e-9):,.0f}",
+         f"{copy_rate / (args.events / max(import_seconds - validate_seconds, 1e-9)):,.0f}"],
+    ], ["series", "seconds", "events/s", "x slower"]))
+    print(f"import: {import_rate:,.0f} events/s (target >= {TARGET_EVENTS_PER_S:,}: "
+          f"{'met' if import_rate >= TARGET_EVENTS_PER_S else 'MISSED'}), job #{job.pk}: {counts}")
+    if args.profile:
+        stream = io.StringIO()
+        pstats.Stats(profiler, stream=stream).sort_stats("cumulative").print_stats(40)
+        print(stream.getvalue())
+    print("reproduce: " + _common.reproduce("consent_import.py", bench, "" if bench.smoke else f"--events {args.events}"))
+
+
+if __name__ == "__main__":
+    main()

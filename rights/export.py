@@ -1,0 +1,871 @@
+"""What an access (GDPR Art. 15) or portability (Art. 20) export holds, built from the data map.
+
+Reads and pure functions only: ``rights.fulfilment.access`` runs :func:`build_export` inside the
+``rights_fulfil`` job and stores :func:`export_zip`'s bytes in private storage.
+
+**The walk.** Every source of ``registry.datamap.datamap.sources()`` is read through its own
+``subject(contact)`` lookup, for every contact the request covers (``rights.selectors.request_contacts``),
+and so is its simple-history table (``source.history_model``): the history rows of the subject's
+records (``HistoricalContact`` rows whose ``id`` is the contact's). A many-to-many history table
+(e.g. the history of a contact's categories) is a source of its own with its own lookup. Nothing
+here names a table: a source declared later is exported as it is declared. Each record gives:
+
+- ``fields``: its declared personal fields (``PersonalField.export``), each with its value, its
+  data category and the purposes it serves;
+- ``context``: its other columns (dates, statuses, links to the register), which describe the
+  record rather than hold a category of data. Left out everywhere: the primary key (given as
+  ``pk``), fields declared ``export=False`` (keyed digests), links to staff accounts (other
+  people's data) and :data:`SECRET_COLUMNS`. A link to a register row is given by its natural key
+  (slug, code, reference, sequence, notice hash), in one query per linked table.
+
+**Purposes of a record and of its fields.** Today's declarations mostly say ``purposes=[]``, so
+the purposes are derived from what the person's data is used for:
+
+1. when the source declares purposes (slugs), those, for every field;
+2. otherwise, when the record points at a purpose (a ledger event, a current consent, a notice
+   of retirement), that purpose, for every field: the record exists for it;
+3. otherwise, the *subject's purposes*: those of the contact's consent states and ledger events,
+   and the active purposes whose data-subject categories include one of the contact's categories;
+   a field serves those of them whose activity lists the field's data category in the register
+   (an activity that lists no category at all is taken to use every category: an incomplete
+   register must not hide a purpose from the person).
+
+**Portability (Art. 20).** ``rights.legal_basis_rules.kind_applies(kind="portability", ...)`` — the
+W3C DPV table — gives the right for consent and contract only. The portability export keeps a field
+when one of its purposes rests on such a basis, and a record when it keeps one of its fields (a
+record without declared fields: when one of its purposes does); sections left empty are dropped.
+The consent history and receipts keep the events of those purposes. The data map does not tell
+data the person provided from data derived from it, so the legal basis is the only filter; a
+source that declares its purposes narrows it. The access export keeps everything, and only it
+carries the PDF (``summary.pdf``).
+
+**The ZIP.** ``data.json`` (valid against ``rights/schemas/data-export.schema.json``: one section
+per source and history table, the consent record of each contact with every ledger event, the
+ISO/IEC TS 27560 receipt of every consent transaction, the Art. 15(1) information drawn from the
+register), ``csv/<source>.csv`` (one per section, cells protected against formula injection as the
+register's CSV is), ``files/<name>`` (documents held in file fields: scanned evidence, proofs) and,
+for access, ``summary.pdf``.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import zipfile
+from dataclasses import dataclass, field
+from datetime import date, datetime, UTC
+from decimal import Decimal
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Callable, Iterable
+from uuid import UUID
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import models
+from django.db.models.fields.files import FieldFile
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import get_language, ngettext
+
+from consent import receipts
+from consent.models import ConsentEvent, ConsentState, Contact
+from consent.selectors import consent_check
+from registry import selectors as registry_selectors
+from registry.datamap import Source, datamap
+from registry.exports.csv_export import excel_safe
+from registry.models import DataCategory, Organisation, ProcessingActivity, Purpose
+
+from .legal_basis_rules import kind_applies
+from .models import Kind, RightsRequest
+from .selectors import request_contacts
+
+SCHEMA_VERSION = "1.0.0"
+SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "data-export.schema.json"
+PDF_TEMPLATE = "pdf/rights_access.html"
+PDF_NAME = "summary.pdf"
+# The PDF is for reading: the latest consent events and records only; data.json and the CSV hold them all.
+PDF_LATEST_EVENTS = 50
+PDF_RECORDS_PER_SOURCE = 20
+PDF_VALUE_CHARS = 120
+PDF_CONTEXT_CHARS = 40
+# Columns never exported: a secret binding the emailed links to the request (no data about anyone).
+SECRET_COLUMNS = frozenset({"link_key"})
+# A linked row is shown by the first of these it has (its natural key), else by its id.
+NATURAL_KEYS = ("reference", "slug", "code", "sequence", "sha256")
+ID_CHUNK = 2000
+PORTABLE_KINDS = frozenset({Kind.PORTABILITY})
+
+
+# --- What the export holds ----------------------------------------------------------------------
+
+
+@dataclass
+class PurposeInfo:
+    """A purpose the person's data serves, as the export needs it."""
+
+    pk: int | None
+    slug: str
+    name: str
+    legal_basis: str
+    portable: bool
+    categories: frozenset[str] | None  # data categories its activity lists; None: lists none (uses all)
+    purpose: Purpose | None = None
+
+
+@dataclass
+class FieldSpec:
+    name: str
+    label: str
+    category: str
+    category_label: str
+
+
+@dataclass
+class ColumnSpec:
+    name: str  # the key in ``context`` and the CSV header
+    label: str
+    model_field: models.Field
+    choices: dict | None
+    natural: dict | None = None  # FK id -> natural key, filled once the records are read
+
+
+@dataclass
+class Record:
+    pk: Any
+    contact_id: int
+    obj: models.Model
+    purposes: list[str] = field(default_factory=list)
+    fields: dict[str, dict[str, Any]] = field(default_factory=dict)
+    context: dict[str, Any] = field(default_factory=dict)
+    when: Any = None  # for "latest first" in the PDF
+
+
+@dataclass
+class Section:
+    label: str  # the model label, e.g. consent.HistoricalContact
+    model: type[models.Model]
+    title: str
+    description: str
+    history_of: str | None
+    declared_purposes: list[str]
+    fields: list[FieldSpec]
+    columns: list[ColumnSpec]
+    records: list[Record] = field(default_factory=list)
+    has_lookup: bool = True
+
+    @property
+    def file_name(self) -> str:
+        return f"csv/{self.label}.csv"
+
+
+@dataclass
+class ContactSummary:
+    contact: Contact
+    rows: list[dict[str, Any]]  # purpose x channel with the answer of consent_check
+
+
+@dataclass
+class Export:
+    request: RightsRequest
+    kind: str
+    generated_at: datetime
+    organisation: Organisation | None
+    contacts: list[Contact]
+    purposes: dict[str, PurposeInfo]  # by slug
+    sections: list[Section]
+    consent_records: list[dict[str, Any]]
+    receipts: list[dict[str, Any]]
+    summaries: list[ContactSummary]
+    information: list[dict[str, Any]]
+    files: dict[str, tuple[Any, str]] = field(default_factory=dict)  # zip path -> (storage, name)
+
+    @property
+    def portable_only(self) -> bool:
+        return self.kind in PORTABLE_KINDS
+
+    def event_count(self) -> int:
+        return sum(len(record["events"]) for record in self.consent_records)
+
+    def record_count(self) -> int:
+        return sum(len(section.records) for section in self.sections)
+
+
+# --- Small helpers ------------------------------------------------------------------------------
+
+
+def _utc(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    if timezone.is_naive(value):
+        value = timezone.make_aware(value)
+    return value.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def json_value(value: Any) -> Any:
+    """A column's value as JSON: datetimes in UTC (ISO 8601, Z), files by their stored name."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, datetime):
+        return _utc(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, FieldFile):
+        return value.name or ""
+    if isinstance(value, (Decimal, UUID)):
+        return str(value)
+    if isinstance(value, (dict, list)):
+        return value
+    return str(value)
+
+
+def _portable(legal_basis: str) -> bool:
+    try:
+        return kind_applies(kind="portability", legal_basis=legal_basis)
+    except ValueError:  # no legal basis entered yet: no right can be derived from it
+        return False
+
+
+def _chunks(values: list, size: int = ID_CHUNK) -> Iterable[list]:
+    for start in range(0, len(values), size):
+        yield values[start:start + size]
+
+
+@lru_cache(maxsize=1)
+def export_schema() -> dict:
+    """The JSON Schema (draft 2020-12) of data.json."""
+    return json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+
+
+def export_validator():
+    """A validator of data.json; it resolves the consent receipt schema it refers to."""
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+
+    receipt = receipts.receipt_schema()
+    registry = Registry().with_resource(receipt["$id"], Resource.from_contents(receipt))
+    return Draft202012Validator(export_schema(), registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+# --- Sections: walking the data map ---------------------------------------------------------------
+
+
+def _is_user_link(model_field: models.Field) -> bool:
+    return model_field.is_relation and model_field.related_model is get_user_model()
+
+
+def _natural_key_name(model: type[models.Model]) -> str | None:
+    names = {f.name for f in model._meta.concrete_fields}
+    return next((name for name in NATURAL_KEYS if name in names), None)
+
+
+def _purpose_link(model: type[models.Model]) -> str | None:
+    """The attname of the record's link to a purpose, when it has one (rule 2 of the module doc)."""
+    for model_field in model._meta.concrete_fields:
+        if model_field.is_relation and model_field.related_model is Purpose:
+            return model_field.attname
+    return None
+
+
+def _section_for(source: Source, model: type[models.Model], history_of: str | None,
+                 categories: dict[str, str]) -> Section:
+    present = {f.name: f for f in model._meta.concrete_fields}
+    pk_name = model._meta.pk.name
+    fields = []
+    for name, spec in source.fields.items():
+        if spec.export and name in present:
+            fields.append(FieldSpec(name, str(present[name].verbose_name), spec.category,
+                                    categories.get(spec.category, spec.category)))
+    hidden = {name for name, spec in source.fields.items() if not spec.export} | SECRET_COLUMNS | {pk_name}
+    declared = {f.name for f in fields}
+    columns = []
+    for model_field in model._meta.concrete_fields:
+        name = model_field.name
+        if name in hidden or name in declared or _is_user_link(model_field):
+            continue
+        choices = dict(model_field.flatchoices) if model_field.choices else None
+        columns.append(ColumnSpec(name, str(model_field.verbose_name), model_field, choices))
+    title = str(model._meta.verbose_name_plural)
+    return Section(label=model._meta.label, model=model, title=title, description=source.description,
+                   history_of=history_of, declared_purposes=list(source.purposes), fields=fields,
+                   columns=columns, has_lookup=source.subject is not None)
+
+
+def _read_subject_records(source: Source, contacts: list[Contact]) -> dict[Any, tuple[models.Model, int]]:
+    """The source's records for each contact, once each (the first contact that reaches it)."""
+    found: dict[Any, tuple[models.Model, int]] = {}
+    if source.subject is None:
+        return found
+    for contact in contacts:
+        for record in source.subject(contact).order_by("pk"):
+            found.setdefault(record.pk, (record, contact.pk))
+    return found
+
+
+def _read_history(source: Source, found: dict[Any, tuple[models.Model, int]]) -> dict[Any, tuple[models.Model, int]]:
+    """The simple-history rows of the subject's records, oldest first."""
+    history = source.history_model
+    pk_attname = source.model._meta.pk.attname
+    owner = {pk: contact_id for pk, (_record, contact_id) in found.items()}
+    rows: dict[Any, tuple[models.Model, int]] = {}
+    for chunk in _chunks(sorted(owner)):
+        queryset = history.objects.filter(**{f"{pk_attname}__in": chunk}).order_by("history_date", "pk")
+        for row in queryset:
+            rows[row.pk] = (row, owner[getattr(row, pk_attname)])
+    return rows
+
+
+def _fill_natural_keys(section: Section) -> None:
+    """One query per linked table: the natural key of every linked row the records point at."""
+    for column in section.columns:
+        model_field = column.model_field
+        if not model_field.is_relation:
+            continue
+        related = model_field.related_model
+        key = _natural_key_name(related)
+        if key is None:
+            continue
+        ids = sorted({getattr(r.obj, model_field.attname) for r in section.records} - {None})
+        column.natural = {}
+        for chunk in _chunks(ids):
+            column.natural.update(related._default_manager.filter(pk__in=chunk).values_list("pk", key))
+
+
+def _context_of(record: models.Model, columns: list[ColumnSpec]) -> dict[str, Any]:
+    context = {}
+    for column in columns:
+        model_field = column.model_field
+        if model_field.is_relation:
+            value = getattr(record, model_field.attname)
+            if column.natural is not None and value is not None:
+                value = column.natural.get(value, value)
+            context[column.name] = json_value(value)
+        else:
+            context[column.name] = json_value(getattr(record, model_field.attname))
+    return context
+
+
+# --- Purposes -------------------------------------------------------------------------------------
+
+
+def _subject_purpose_ids(contacts: list[Contact]) -> dict[int, set[int]]:
+    """Rule 3's purposes per contact: their consent states and events, and the active purposes
+    aimed at one of their data-subject categories."""
+    per_contact: dict[int, set[int]] = {c.pk: set() for c in contacts}
+    for model in (ConsentState, ConsentEvent):
+        rows = model.objects.filter(contact__in=contacts).values_list("contact_id", "purpose_id").distinct()
+        for contact_id, purpose_id in rows:
+            per_contact[contact_id].add(purpose_id)
+    categories = {c.pk: {cat.pk for cat in c.data_subject_categories.all()} for c in contacts}
+    wanted = set().union(*categories.values()) if categories else set()
+    if wanted:
+        aimed = Purpose.objects.filter(status=Purpose.Status.ACTIVE, data_subject_categories__in=wanted).values_list(
+            "pk", "data_subject_categories")
+        for purpose_id, category_id in aimed:
+            for contact_id, mine in categories.items():
+                if category_id in mine:
+                    per_contact[contact_id].add(purpose_id)
+    return per_contact
+
+
+def _purpose_infos(purpose_ids: set[int], slugs: set[str]) -> tuple[dict[int, PurposeInfo], dict[str, PurposeInfo],
+                                                                     dict[int, ProcessingActivity]]:
+    """The purposes by id and by slug, and their activities with what the register says of them."""
+    purposes = list(Purpose.objects.filter(models.Q(pk__in=purpose_ids) | models.Q(slug__in=slugs))
+                    .select_related("activity"))
+    activity_ids = {p.activity_id for p in purposes}
+    activities = {a.pk: a for a in registry_selectors.activities_for_export(include_drafts=True)
+                  .filter(pk__in=activity_ids)}
+    by_id, by_slug = {}, {}
+    for purpose in purposes:
+        activity = activities.get(purpose.activity_id)
+        codes = frozenset(link.category.code for link in activity.data_category_links.all()) if activity else frozenset()
+        info = PurposeInfo(purpose.pk, purpose.slug, purpose.name, purpose.legal_basis,
+                           _portable(purpose.legal_basis), codes or None, purpose)
+        by_id[purpose.pk] = info
+        by_slug[purpose.slug] = info
+    for slug in slugs - set(by_slug):  # declared in a privacy.py but not (or no longer) in the register
+        by_slug[slug] = PurposeInfo(None, slug, slug, "", False, None)
+    return by_id, by_slug, activities
+
+
+# --- Consent: the contact's record and the receipts -------------------------------------------
+
+
+def _receipts(contacts: list[Contact], organisation: Organisation | None) -> list[tuple[str, dict[str, Any]]]:
+    """(purpose slug, receipt) for every consent transaction of the contacts, in ledger order: what
+    ``consent.receipts.receipt_json`` gives for one event, with the register read once for all."""
+    events = receipts._events_with_register(ConsentEvent.objects.filter(contact__in=contacts)).order_by("sequence")
+    events = list(events)
+    versions = receipts._purpose_versions((e.purpose_id, e.purpose_version) for e in events)
+    return [(event.purpose.slug,
+             receipts._build_receipt(event, organisation, versions.get((event.purpose_id, event.purpose_version)),
+                                     receipts._receipt_language(event)))
+            for event in events]
+
+
+def _keep_portable_consent(record: dict[str, Any], portable: Callable[[str], bool]) -> dict[str, Any]:
+    record = dict(record)
+    record["events"] = [e for e in record["events"] if portable(e["purpose"])]
+    record["current_consents"] = [c for c in record["current_consents"] if portable(c["purpose"])]
+    shown = {e["notice"] for e in record["events"] if e["notice"]}
+    record["notices"] = [n for n in record["notices"] if n["sha256"] in shown]
+    record["integrity"] = {"events": len(record["events"]),
+                           "all_hashes_match": all(e["proof"]["content_matches_hash"] for e in record["events"])}
+    return record
+
+
+def _summary(contact: Contact, purpose_ids: set[int], by_id: dict[int, PurposeInfo],
+             now: datetime) -> ContactSummary:
+    """The person's data per purpose x channel: their consent states, and the channels of the purposes
+    aimed at them, each with the answer of consent_check (status, since when, may we reach them)."""
+    pairs: dict[tuple[int, int], tuple[Purpose, Any]] = {}
+    for state in ConsentState.objects.filter(contact=contact).select_related("purpose", "channel").order_by(
+            "purpose__position", "purpose__slug", "channel__position", "channel__code"):
+        pairs[(state.purpose_id, state.channel_id)] = (state.purpose, state.channel)
+    aimed = Purpose.objects.filter(pk__in=purpose_ids, status=Purpose.Status.ACTIVE).prefetch_related(
+        "channels").order_by("position", "slug")
+    for purpose in aimed:
+        for channel in purpose.channels.all():
+            pairs.setdefault((purpose.pk, channel.pk), (purpose, channel))
+    rows = []
+    for (purpose_id, _channel_id), (purpose, channel) in pairs.items():
+        check = consent_check(contact=contact, purpose=purpose, channel=channel, now=now)
+        info = by_id.get(purpose_id)
+        rows.append({
+            "purpose": purpose, "channel": channel, "check": check,
+            "legal_basis": purpose.get_legal_basis_display() if purpose.legal_basis else "",
+            "status_label": _status_label(check.status),
+            "portable": info.portable if info else False,
+        })
+    return ContactSummary(contact, rows)
+
+
+def _status_label(status: str) -> str:
+    from consent.models import Action
+
+    return str(Action(status).label) if status in Action.values else _("No choice recorded")
+
+
+# --- Art. 15(1) information -----------------------------------------------------------------------
+
+
+def _retention(purpose: Purpose) -> str:
+    parts = []
+    if purpose.retention_months:
+        text = ngettext("%(months)s month", "%(months)s months", purpose.retention_months) % {
+            "months": purpose.retention_months}
+        if purpose.retention_start:
+            text = _("%(duration)s from %(start)s") % {"duration": text,
+                                                       "start": purpose.get_retention_start_display()}
+        parts.append(text)
+    if purpose.retention_note:
+        parts.append(purpose.retention_note)
+    return "; ".join(parts)
+
+
+def _transfer_safeguard(transfer) -> str:
+    if transfer.safeguard is not None:
+        text = transfer.safeguard.label
+        if not transfer.safeguard.is_valid:
+            text = _("%(safeguard)s (no longer valid)") % {"safeguard": text}
+        return text
+    if not registry_selectors.transfer_needs_safeguard(transfer=transfer):
+        return str(transfer.country.get_adequacy_display())
+    return _("No safeguard recorded")
+
+
+def _information(infos: list[PurposeInfo], activities: dict[int, ProcessingActivity]) -> list[dict[str, Any]]:
+    """What Art. 15(1)(a)-(h) asks, per purpose the person's data serves, from the register."""
+    out = []
+    for info in infos:
+        purpose = info.purpose
+        if purpose is None:
+            out.append({"slug": info.slug, "name": info.name, "activity": None, "status": "",
+                        "legal_basis": {"code": "", "label": "", "dpv": ""}, "legitimate_interest": "",
+                        "direct_marketing": False, "portable": False, "data_categories": [], "recipients": [],
+                        "processors": [], "transfers": [], "retention": ""})
+            continue
+        activity = activities.get(purpose.activity_id)
+        links = list(activity.data_category_links.all()) if activity else []
+        out.append({
+            "slug": purpose.slug,
+            "name": purpose.name,
+            "activity": {"reference": purpose.activity.reference, "name": purpose.activity.name},
+            "status": purpose.status,
+            "legal_basis": {"code": purpose.legal_basis, "dpv": purpose.legal_basis_dpv,
+                            "label": purpose.get_legal_basis_display() if purpose.legal_basis else ""},
+            "legitimate_interest": purpose.legitimate_interest,
+            "direct_marketing": purpose.direct_marketing,
+            "portable": info.portable,
+            "data_categories": [{"code": link.category.code, "label": link.category.label,
+                                 "description": link.description, "retention": link.retention}
+                                for link in links],
+            "recipients": [{"name": r.name, "type": r.recipient_type.label,
+                            "country": r.country.label if r.country else ""}
+                           for r in (activity.recipients.all() if activity else [])],
+            "processors": [{"name": p.name, "service": p.service, "country": p.country.label if p.country else ""}
+                           for p in (activity.processors.all() if activity else [])],
+            "transfers": [{"recipient": t.recipient_name, "country": t.country.label,
+                           "safeguard": _transfer_safeguard(t)}
+                          for t in sorted(activity.transfers.all(), key=lambda t: t.pk)] if activity else [],
+            "retention": _retention(purpose),
+        })
+    return out
+
+
+def rights_information() -> list[dict[str, str]]:
+    """The rights the person has (Art. 15(1)(e)-(f)), in the current language."""
+    return [
+        {"code": "rectification", "article": "16", "text": _("Have inaccurate data corrected and incomplete data completed.")},
+        {"code": "erasure", "article": "17", "text": _("Have your data erased, unless the law requires us to keep it.")},
+        {"code": "restriction", "article": "18", "text": _("Have the processing of your data restricted while a "
+                                                          "dispute about it is settled.")},
+        {"code": "objection", "article": "21", "text": _("Object to a processing based on our legitimate interests, "
+                                                        "and at any time to direct marketing.")},
+        {"code": "portability", "article": "20", "text": _("Receive the data you provided, processed on the basis of "
+                                                          "your consent or of a contract, in a machine-readable "
+                                                          "format, or have it sent to another organisation.")},
+        {"code": "withdrawal", "article": "7(3)", "text": _("Withdraw a consent at any time, as easily as you gave "
+                                                           "it; what was done before stays lawful.")},
+        {"code": "complaint", "article": "77", "text": _("You have the right to lodge a complaint with the CNIL "
+                                                        "(Commission nationale de l'informatique et des libertés, "
+                                                        "3 place de Fontenoy, TSA 80715, 75334 Paris Cedex 07, "
+                                                        "www.cnil.fr).")},
+    ]
+
+
+# --- Building ------------------------------------------------------------------------------------
+
+
+def build_export(*, request: RightsRequest, kind: str | None = None,
+                 report: Callable[[int], None] | None = None) -> Export:
+    """Everything the export of ``request`` holds, for ``kind`` (access or portability; default the
+    request's kind), labels in the current language. Reads only."""
+    kind = kind or request.kind
+    if kind not in (Kind.ACCESS, Kind.PORTABILITY):
+        raise ValueError(f"no export for requests of kind {kind!r}")
+    report = report or (lambda percent: None)
+    now = timezone.now()
+    organisation = registry_selectors.organisation_get()
+    contacts = list(request_contacts(request=request).prefetch_related("data_subject_categories").order_by("pk"))
+    subject_purposes = _subject_purpose_ids(contacts)
+    categories = {c.code: c.label for c in DataCategory.objects.all()}
+    report(5)
+
+    # 1. Read every source and its history, for every contact.
+    sources = datamap.sources()
+    sections: list[Section] = []
+    for index, source in enumerate(sources):
+        found = _read_subject_records(source, contacts)
+        section = _section_for(source, source.model, None, categories)
+        section.records = [Record(pk, contact_id, obj) for pk, (obj, contact_id) in found.items()]
+        sections.append(section)
+        if source.history_model is not None:
+            history = _section_for(source, source.history_model, source.label, categories)
+            history.records = [Record(pk, contact_id, obj, when=obj.history_date)
+                               for pk, (obj, contact_id) in _read_history(source, found).items()]
+            sections.append(history)
+        report(5 + int(45 * (index + 1) / max(1, len(sources))))
+
+    # 2. The purposes: the subject's, those the records point at, those the sources declare.
+    purpose_ids = set().union(*subject_purposes.values()) if subject_purposes else set()
+    declared = {slug for section in sections for slug in section.declared_purposes}
+    for section in sections:
+        link = _purpose_link(section.model)
+        if link:
+            purpose_ids |= {getattr(r.obj, link) for r in section.records} - {None}
+    by_id, by_slug, activities = _purpose_infos(purpose_ids, declared)
+
+    # 3. Fields with their purposes, context, portability.
+    files: dict[str, tuple[Any, str]] = {}
+    portable_only = kind in PORTABLE_KINDS
+    for section in sections:
+        _fill_natural_keys(section)
+        _resolve_section(section, by_id, by_slug, subject_purposes, portable_only)
+        _collect_files(section, files)
+    if portable_only:
+        sections = [s for s in sections if s.records]
+    report(60)
+
+    # 4. Consent: each contact's record (every ledger event) and the receipt of each transaction.
+    def portable(slug: str) -> bool:
+        info = by_slug.get(slug)
+        return bool(info and info.portable)
+
+    consent_records = [receipts.contact_record_json(contact=contact) for contact in contacts]
+    receipt_rows = _receipts(contacts, organisation)
+    if portable_only:
+        consent_records = [_keep_portable_consent(record, portable) for record in consent_records]
+        receipt_rows = [(slug, receipt) for slug, receipt in receipt_rows if portable(slug)]
+    report(75)
+
+    used = sorted({slug for section in sections for record in section.records for slug in record.purposes},
+                  key=lambda slug: (by_slug[slug].purpose.activity.reference if by_slug[slug].purpose else "~", slug))
+    infos = [by_slug[slug] for slug in used]
+    summaries = [] if portable_only else [_summary(contact, subject_purposes[contact.pk], by_id, now)
+                                          for contact in contacts]
+    return Export(request=request, kind=kind, generated_at=now, organisation=organisation, contacts=contacts,
+                  purposes={info.slug: info for info in infos}, sections=sections, consent_records=consent_records,
+                  receipts=[receipt for _slug, receipt in receipt_rows], summaries=summaries,
+                  information=_information(infos, activities), files=files)
+
+
+def _resolve_section(section: Section, by_id: dict[int, PurposeInfo], by_slug: dict[str, PurposeInfo],
+                     subject_purposes: dict[int, set[int]], portable_only: bool) -> None:
+    """Each record's purposes, its fields (value, category, purposes) and context; for portability,
+    only what a consent or contract purpose covers (see the module doc)."""
+    link = _purpose_link(section.model)
+    cache: dict[tuple, tuple[list[str], dict[str, list[str]]]] = {}
+
+    def purposes_of(record: Record) -> tuple[list[str], dict[str, list[str]]]:
+        if section.declared_purposes:
+            key: tuple = ("declared",)
+            infos = [by_slug[slug] for slug in section.declared_purposes]
+            filtered = False
+        elif link and getattr(record.obj, link) is not None:
+            key = ("record", getattr(record.obj, link))
+            infos = [by_id[key[1]]] if key[1] in by_id else []
+            filtered = False
+        else:
+            key = ("subject", record.contact_id)
+            infos = sorted((by_id[pk] for pk in subject_purposes.get(record.contact_id, ()) if pk in by_id),
+                           key=lambda info: info.slug)
+            filtered = True
+        if key not in cache:
+            if portable_only:
+                infos = [info for info in infos if info.portable]
+            per_field = {}
+            for spec in section.fields:
+                per_field[spec.name] = [info.slug for info in infos
+                                        if not filtered or info.categories is None or spec.category in info.categories]
+            cache[key] = ([info.slug for info in infos], per_field)
+        return cache[key]
+
+    kept = []
+    for record in section.records:
+        purposes, per_field = purposes_of(record)
+        record.purposes = purposes
+        for spec in section.fields:
+            if portable_only and not per_field[spec.name]:
+                continue
+            record.fields[spec.name] = {"value": json_value(getattr(record.obj, spec.name)), "category": spec.category,
+                                        "purposes": per_field[spec.name]}
+        if portable_only and not (record.fields or (not section.fields and purposes)):
+            continue
+        record.context = _context_of(record.obj, section.columns)
+        kept.append(record)
+    if portable_only:
+        section.fields = [spec for spec in section.fields if any(spec.name in r.fields for r in kept)]
+    section.records = kept
+
+
+def _collect_files(section: Section, files: dict[str, tuple[Any, str]]) -> None:
+    """The documents the records hold in file fields (scanned evidence, proofs…), copied into the ZIP."""
+    declared = {spec.name for spec in section.fields}
+    file_fields = [f for f in section.model._meta.concrete_fields if isinstance(f, models.FileField)]
+    for record in section.records:
+        for model_field in file_fields:
+            if model_field.name in declared:
+                name = record.fields.get(model_field.name, {}).get("value")
+            else:
+                name = record.context.get(model_field.name)
+            if name:
+                files.setdefault(f"files/{name}", (model_field.storage, name))
+
+
+# --- data.json, CSV, PDF, ZIP -----------------------------------------------------------------------
+
+
+def _controller(organisation: Organisation | None) -> dict[str, Any] | None:
+    if organisation is None:
+        return None
+    return {
+        "name": organisation.name,
+        "address": ", ".join(filter(None, [organisation.address, f"{organisation.postal_code} {organisation.city}".strip(),
+                                          organisation.country])),
+        "email": organisation.email,
+        "phone": organisation.phone,
+        "siren": organisation.siren,
+        "dpo": {"name": organisation.dpo_name, "company": organisation.dpo_company, "email": organisation.dpo_email,
+                "phone": organisation.dpo_phone,
+                "address": ", ".join(filter(None, [organisation.dpo_address,
+                                                   f"{organisation.dpo_postal_code} {organisation.dpo_city}".strip()]))},
+    }
+
+
+def _section_json(section: Section) -> dict[str, Any]:
+    return {
+        "source": section.label,
+        "label": section.title,
+        "description": section.description,
+        "history_of": section.history_of,
+        "declared_purposes": section.declared_purposes,
+        "fields": [{"name": f.name, "label": f.label, "category": {"code": f.category, "label": f.category_label},
+                    "purposes": sorted({slug for r in section.records for slug in r.fields.get(f.name, {}).get(
+                        "purposes", ())})}
+                   for f in section.fields],
+        "context_columns": [{"name": c.name, "label": c.label} for c in section.columns],
+        "count": len(section.records),
+        "records": [{"pk": json_value(r.pk), "contact_id": r.contact_id, "purposes": r.purposes, "fields": r.fields,
+                     "context": r.context} for r in section.records],
+    }
+
+
+def data_json(export: Export) -> dict[str, Any]:
+    """data.json as a dict (valid against :func:`export_schema`)."""
+    request = export.request
+    return {
+        "meta": {
+            "schema_version": SCHEMA_VERSION,
+            "kind": export.kind,
+            "request_reference": request.reference,
+            "generated_at": _utc(export.generated_at),
+            "language": get_language() or settings.LANGUAGE_CODE,
+            "controller": _controller(export.organisation),
+            "scope": (_("The data you provided that we process on the basis of your consent or of a contract "
+                        "(GDPR Art. 20).") if export.portable_only
+                      else _("All the personal data we hold about you (GDPR Art. 15).")),
+            "generator": "DPO Desk",
+        },
+        "subjects": [{"contact_id": c.pk} for c in export.contacts],
+        "purposes": [{"slug": info.slug, "name": info.name, "legal_basis": info.legal_basis,
+                      "portable": info.portable} for info in export.purposes.values()],
+        "sources": [_section_json(section) for section in export.sections],
+        "consent": {"records": export.consent_records},
+        "consent_receipts": export.receipts,
+        "information": {
+            "purposes": export.information,
+            "collection": [{"contact_id": c.pk, "source": c.source, "collected_at": _utc(c.collected_at)}
+                           for c in export.contacts],
+            "rights": rights_information(),
+        },
+        "files": sorted(export.files),
+    }
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return str(value)
+
+
+def section_csv(section: Section) -> bytes:
+    """One row per record: pk, the declared fields, the context columns, the purposes. Written as the
+    register's CSV is (";" separator, UTF-8 with BOM for Excel, formula triggers neutralised)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";", quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
+    writer.writerow(["pk", "contact_id", *(f.name for f in section.fields), *(c.name for c in section.columns),
+                     "purposes"])
+    for record in section.records:
+        row = [record.pk, record.contact_id]
+        row += [record.fields[f.name]["value"] if f.name in record.fields else "" for f in section.fields]
+        row += [record.context.get(c.name) for c in section.columns]
+        row.append(" ".join(record.purposes))
+        writer.writerow([excel_safe(_cell(value)) for value in row])
+    return buffer.getvalue().encode("utf-8-sig")
+
+
+def _display(value: Any, choices: dict | None = None) -> str:
+    if choices and value in choices:
+        return str(choices[value])
+    if isinstance(value, bool):
+        return _("yes") if value else _("no")
+    text = _cell(value)
+    return text if len(text) <= PDF_VALUE_CHARS else text[:PDF_VALUE_CHARS - 1] + "…"
+
+
+def _pdf_sections(export: Export) -> list[dict[str, Any]]:
+    """Per section: a legend (each field's category and purposes) and the latest records, each on one
+    line of "label: value" pairs. Context values longer than PDF_CONTEXT_CHARS (hashes, JSON) are left
+    to data.json: the PDF is for reading."""
+    out = []
+    for section in export.sections:
+        latest = sorted(section.records, key=lambda r: (r.when.timestamp() if r.when else 0, r.pk),
+                        reverse=True)[:PDF_RECORDS_PER_SOURCE]
+        legend = []
+        for spec in section.fields:
+            slugs = sorted({slug for r in section.records for slug in r.fields.get(spec.name, {}).get("purposes", ())})
+            legend.append({"label": spec.label, "category": spec.category_label,
+                           "purposes": [export.purposes[s].name for s in slugs if s in export.purposes]})
+        rows = []
+        for record in latest:
+            values = [{"label": f.label, "value": _display(record.fields[f.name]["value"])}
+                      for f in section.fields
+                      if f.name in record.fields and record.fields[f.name]["value"] not in (None, "")]
+            context = []
+            for column in section.columns:
+                value = record.context.get(column.name)
+                if value in (None, "", [], {}) or isinstance(value, (dict, list)):
+                    continue
+                shown = _display(value, column.choices)
+                if len(shown) <= PDF_CONTEXT_CHARS:
+                    context.append({"label": column.label, "value": shown})
+            rows.append({"pk": record.pk, "values": values, "context": context})
+        out.append({"section": section, "legend": legend, "rows": rows, "count": len(section.records),
+                    "truncated": len(section.records) > PDF_RECORDS_PER_SOURCE})
+    return out
+
+
+def export_pdf(export: Export) -> bytes:
+    """The human-readable summary (A4, current language): controller and DPO, the data per purpose x
+    channel, the latest consent events, the records of each source, the Art. 15(1) information."""
+    from weasyprint import HTML  # heavy import: only where a PDF is made
+    from weasyprint.urls import URLFetcher
+
+    latest = list(ConsentEvent.objects.filter(contact__in=export.contacts).select_related("purpose", "channel", "notice")
+                  .order_by("-effective_at", "-sequence")[:PDF_LATEST_EVENTS])
+    html = render_to_string(PDF_TEMPLATE, {
+        "export": export,
+        "request": export.request,
+        "organisation": export.organisation,
+        "generated_at": timezone.localtime(export.generated_at),
+        "summaries": export.summaries,
+        "latest_events": latest,
+        "event_total": export.event_count(),
+        "latest_limit": PDF_LATEST_EVENTS,
+        "sections": _pdf_sections(export),
+        "records_limit": PDF_RECORDS_PER_SOURCE,
+        "information": export.information,
+        "rights": rights_information(),
+    })
+    # No resource comes from a URL (as for the register and the receipts): system fonts, inline styles.
+    return HTML(string=html, url_fetcher=URLFetcher(allowed_protocols=set())).write_pdf()
+
+
+def export_zip(export: Export, *, pdf: bool | None = None) -> bytes:
+    """The ZIP the requester downloads: data.json, one CSV per section, the files, and for access the PDF."""
+    pdf = (not export.portable_only) if pdf is None else pdf
+    stamp = timezone.localtime(export.generated_at).timetuple()[:6]
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+        def add(name: str, content: bytes) -> None:
+            info = zipfile.ZipInfo(name, date_time=stamp)
+            info.compress_type = zipfile.ZIP_DEFLATED
+            archive.writestr(info, content)
+
+        add("data.json", json.dumps(data_json(export), ensure_ascii=False, indent=None).encode("utf-8"))
+        for section in export.sections:
+            add(section.file_name, section_csv(section))
+        for path, (storage, name) in sorted(export.files.items()):
+            try:
+                with storage.open(name, "rb") as handle:
+                    add(path, handle.read())
+            except (FileNotFoundError, OSError):
+                continue  # deleted meanwhile (e.g. an erased document): data.json still names it
+        if pdf:
+            add(PDF_NAME, export_pdf(export))
+    return buffer.getvalue()
+
+
+def export_file_name(export: Export) -> str:
+    return f"{export.request.reference}-{export.kind}.zip"
+
+
+__all__ = ["Export", "build_export", "data_json", "section_csv", "export_pdf", "export_zip", "export_schema",
+           "export_validator", "rights_information"]
