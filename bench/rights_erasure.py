@@ -23,7 +23,7 @@ import os
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -117,7 +117,7 @@ def build_contact(world: World, *, events: int, history: int):
                                  last_name=f"Durand {number}", address_line1="12 rue des Archives",
                                  postal_code="75004", city="Paris", external_ref=f"CRM-{number}")
         historical = Contact.history.model
-        start = datetime(2024, 1, 1, tzinfo=dt_timezone.utc)
+        start = datetime(2024, 1, 1, tzinfo=UTC)
         template = historical.objects.filter(id=contact.pk).values().first()
         template.pop("history_id")
         historical.objects.bulk_create([
@@ -186,7 +186,7 @@ def plain_sql(prepared) -> None:
         for table, key in (("consent_contact", "id"), ("consent_historicalcontact", "id")):
             cursor.execute(f"UPDATE {table} SET email = %s, phone = %s, first_name = 'anonyme', last_name = 'anonyme', "
                            "address_line1 = '', postal_code = '', city = '', external_ref = '' "
-                           f"WHERE {key} = %s", ["0" * 64, "0" * 20, contact.pk])
+                           f"WHERE {key} = %s", [f"{contact.pk:064d}", f"{contact.pk:020d}", contact.pk])
 
 
 def main() -> None:

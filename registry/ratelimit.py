@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import ipaddress
 import logging
+from typing import Callable
 
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
@@ -55,7 +56,8 @@ def email_key(email: str) -> str:
     return "email:" + hmac.new(key, b"ratelimit\n" + email.strip().lower().encode(), hashlib.sha256).hexdigest()
 
 
-def _count(request: HttpRequest, *, group: str, key, rate: str) -> tuple[bool, int]:
+def _count(request: HttpRequest, *, group: str, key: Callable[[str, HttpRequest], str],
+           rate: str) -> tuple[bool, int]:
     try:
         usage = get_usage(request, group=group, key=key, rate=rate, increment=True)
     except Exception:  # the cache is down (Redis unreachable): the forms stay open, the logs say why

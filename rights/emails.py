@@ -17,7 +17,7 @@ from registry.selectors import organisation_get
 
 from . import services, tokens
 from .forms import rectifiable_field_choices
-from .models import OPEN_STATUSES, Kind, Proof, RectificationChange, RecipientTask, RequestContact, RightsRequest
+from .models import OPEN_STATUSES, Kind, Proof, RecipientTask, RectificationChange, RequestContact, RightsRequest
 
 TEMPLATE_DIR = "rights/emails"
 
@@ -134,7 +134,8 @@ def _rectification_rows(request: RightsRequest) -> list[dict]:
 # --- Art. 19 notices ----------------------------------------------------------------------------
 
 NOTICE_SUBJECTS = {
-    Kind.RECTIFICATION: gettext_noop("Rectification of personal data to carry out (GDPR Art. 16 and 19) — %(reference)s"),
+    Kind.RECTIFICATION: gettext_noop(
+        "Rectification of personal data to carry out (GDPR Art. 16 and 19) — %(reference)s"),
     Kind.ERASURE: gettext_noop("Erasure of personal data to carry out (GDPR Art. 17 and 19) — %(reference)s"),
     Kind.RESTRICTION: gettext_noop("Restriction of processing to apply (GDPR Art. 18 and 19) — %(reference)s"),
 }

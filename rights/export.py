@@ -68,6 +68,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import get_language, ngettext
+from django.utils.translation import override as translation_override
 
 from consent import receipts
 from consent.models import ConsentEvent, ConsentState, Contact
@@ -75,7 +76,7 @@ from consent.selectors import consent_check
 from registry import selectors as registry_selectors
 from registry.datamap import Source, datamap
 from registry.exports.csv_export import excel_safe
-from registry.models import DataCategory, Organisation, ProcessingActivity, Purpose
+from registry.models import Channel, DataCategory, Organisation, ProcessingActivity, Purpose
 
 from .legal_basis_rules import kind_applies
 from .models import Kind, RightsRequest
@@ -175,7 +176,7 @@ class Export:
     contacts: list[Contact]
     purposes: dict[str, PurposeInfo]  # by slug
     sections: list[Section]
-    consent_records: list[dict[str, Any]]
+    consent: dict[str, Any]  # current choices, every ledger event, the notices shown
     receipts: list[dict[str, Any]]
     summaries: list[ContactSummary]
     information: list[dict[str, Any]]
@@ -186,7 +187,7 @@ class Export:
         return self.kind in PORTABLE_KINDS
 
     def event_count(self) -> int:
-        return sum(len(record["events"]) for record in self.consent_records)
+        return len(self.consent["events"])
 
     def record_count(self) -> int:
         return sum(len(section.records) for section in self.sections)
@@ -390,30 +391,123 @@ def _purpose_infos(purpose_ids: set[int], slugs: set[str]) -> tuple[dict[int, Pu
     return by_id, by_slug, activities
 
 
-# --- Consent: the contact's record and the receipts -------------------------------------------
+# --- Consent: the history, the current choices and the receipts -----------------------------------
 
 
-def _receipts(contacts: list[Contact], organisation: Organisation | None) -> list[tuple[str, dict[str, Any]]]:
-    """(purpose slug, receipt) for every consent transaction of the contacts, in ledger order: what
-    ``consent.receipts.receipt_json`` gives for one event, with the register read once for all."""
-    events = receipts._events_with_register(ConsentEvent.objects.filter(contact__in=contacts)).order_by("sequence")
-    events = list(events)
-    versions = receipts._purpose_versions((e.purpose_id, e.purpose_version) for e in events)
-    return [(event.purpose.slug,
-             receipts._build_receipt(event, organisation, versions.get((event.purpose_id, event.purpose_version)),
-                                     receipts._receipt_language(event)))
-            for event in events]
+class _Labels:
+    """Action and method labels by language, looked up once each (they are asked 10,000 times)."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple, str] = {}
+
+    def __call__(self, choices: type[models.TextChoices], code: str, language: str) -> str:
+        key = (choices, code, language)
+        if key not in self._cache:
+            with translation_override(language):
+                self._cache[key] = str(choices(code).label)
+        return self._cache[key]
 
 
-def _keep_portable_consent(record: dict[str, Any], portable: Callable[[str], bool]) -> dict[str, Any]:
-    record = dict(record)
-    record["events"] = [e for e in record["events"] if portable(e["purpose"])]
-    record["current_consents"] = [c for c in record["current_consents"] if portable(c["purpose"])]
-    shown = {e["notice"] for e in record["events"] if e["notice"]}
-    record["notices"] = [n for n in record["notices"] if n["sha256"] in shown]
-    record["integrity"] = {"events": len(record["events"]),
-                           "all_hashes_match": all(e["proof"]["content_matches_hash"] for e in record["events"])}
-    return record
+def _ledger(contacts: list[Contact]) -> list[ConsentEvent]:
+    """Every ledger event of the contacts, in ledger order, with what its proof needs."""
+    return list(ConsentEvent.objects.filter(contact__in=contacts).select_related("notice").order_by("sequence"))
+
+
+def _receipts(events: list[ConsentEvent], organisation: Organisation | None,
+              labels: _Labels) -> list[dict[str, Any]]:
+    """The receipt of every event: exactly ``consent.receipts.receipt_json(event=...)`` of each, in ledger order.
+
+    ``receipt_json`` reads the register again for each event (seconds for 10,000 events), so the
+    receipt is built by ``consent.receipts`` once per contact x purpose x version x channel x notice,
+    and the other events of that group take its register part and change only what belongs to the
+    event itself: ids, dates, method, action, validity, proof. tests/rights/test_export.py compares
+    every receipt with receipt_json's, so a field added to receipts shows up there."""
+    from consent.models import Action, Method
+    from consent.state import apply_event
+
+    groups: dict[tuple, list[ConsentEvent]] = {}
+    for event in events:
+        key = (event.contact_id, event.purpose_id, event.purpose_version, event.channel_id, event.notice_id)
+        groups.setdefault(key, []).append(event)
+    firsts = [group[0].pk for group in groups.values()]
+    loaded = {e.pk: e for e in receipts._events_with_register(ConsentEvent.objects.filter(pk__in=firsts))}
+    versions = receipts._purpose_versions((e.purpose_id, e.purpose_version) for e in loaded.values())
+    by_event: dict[int, dict[str, Any]] = {}
+    for group in groups.values():
+        first = loaded[group[0].pk]
+        language = receipts._receipt_language(first)
+        template = receipts._build_receipt(first, organisation,
+                                           versions.get((first.purpose_id, first.purpose_version)), language)
+        by_event[first.pk] = template
+        entry = template["purposes"][0]
+        validity = first.purpose.consent_validity_months
+        for event in group[1:]:
+            after = apply_event(None, event, validity_months=validity)
+            by_event[event.pk] = {
+                **template,
+                "receipt_id": receipts.receipt_id(event=event),
+                "event_id": event.pk,
+                "timestamp": receipts._utc(event.effective_at),
+                "recorded_at": receipts._utc(event.recorded_at),
+                "collection_method": event.method,
+                "collection_method_label": labels(Method, event.method, language),
+                "collection_form": event.collection_form,
+                "purposes": [{
+                    **entry,
+                    "action": event.action,
+                    "action_label": labels(Action, event.action, language),
+                    "expires_at": receipts._utc(after.expires_at) if after is not None else None,
+                    "proof": receipts._proof(event),
+                }],
+            }
+    return [by_event[event.pk] for event in events]
+
+
+def _history(events: list[ConsentEvent], by_id: dict[int, PurposeInfo], channels: dict[int, str],
+             labels: _Labels) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(every event in ledger order, the notices they showed), labels in the current language."""
+    from consent.models import Action, Method
+
+    language = get_language() or settings.LANGUAGE_CODE
+    rows, notices = [], {}
+    for event in events:
+        notice = event.notice.sha256 if event.notice_id else None
+        if notice and notice not in notices:
+            notices[notice] = {"sha256": notice, "language": event.notice.language, "text": event.notice.text}
+        rows.append({
+            "contact_id": event.contact_id,
+            "event_id": event.pk,
+            "sequence": event.sequence,
+            "receipt_id": receipts.receipt_id(event=event),
+            "timestamp": _utc(event.effective_at),
+            "recorded_at": _utc(event.recorded_at),
+            "purpose": by_id[event.purpose_id].slug,
+            "purpose_version": event.purpose_version,
+            "channel": channels[event.channel_id],
+            "action": event.action,
+            "action_label": labels(Action, event.action, language),
+            "method": event.method,
+            "method_label": labels(Method, event.method, language),
+            "collection_form": event.collection_form,
+            "notice": notice,
+            "hash": event.hash,
+        })
+    return rows, list(notices.values())
+
+
+def _current(summaries: list[ContactSummary]) -> list[dict[str, Any]]:
+    return [{
+        "contact_id": summary.contact.pk,
+        "purpose": row["purpose"].slug,
+        "channel": row["channel"].code,
+        "status": row["check"].status,
+        "status_label": row["status_label"],
+        "allowed": row["check"].allowed,
+        "reason": row["check"].reason,
+        "regime": row["check"].regime,
+        "since": _utc(row["check"].since),
+        "expires_at": _utc(row["check"].expires_at),
+    } for summary in summaries for row in summary.rows]
 
 
 def _summary(contact: Contact, purpose_ids: set[int], by_id: dict[int, PurposeInfo],
@@ -589,26 +683,32 @@ def build_export(*, request: RightsRequest, kind: str | None = None,
         sections = [s for s in sections if s.records]
     report(60)
 
-    # 4. Consent: each contact's record (every ledger event) and the receipt of each transaction.
-    def portable(slug: str) -> bool:
-        info = by_slug.get(slug)
+    # 4. Consent: every ledger event, the current choices, the receipt of each transaction.
+    def portable(purpose_id: int) -> bool:
+        info = by_id.get(purpose_id)
         return bool(info and info.portable)
 
-    consent_records = [receipts.contact_record_json(contact=contact) for contact in contacts]
-    receipt_rows = _receipts(contacts, organisation)
+    labels = _Labels()
+    events = _ledger(contacts)
+    receipt_rows = _receipts(events, organisation, labels)
     if portable_only:
-        consent_records = [_keep_portable_consent(record, portable) for record in consent_records]
-        receipt_rows = [(slug, receipt) for slug, receipt in receipt_rows if portable(slug)]
+        kept = [(event, receipt) for event, receipt in zip(events, receipt_rows) if portable(event.purpose_id)]
+        events, receipt_rows = [e for e, _r in kept], [r for _e, r in kept]
+    channels = dict(Channel.objects.values_list("pk", "code"))
+    history, notices = _history(events, by_id, channels, labels)
+    summaries = [_summary(contact, subject_purposes[contact.pk], by_id, now) for contact in contacts]
+    if portable_only:
+        for summary in summaries:
+            summary.rows = [row for row in summary.rows if row["portable"]]
+    consent = {"current": _current(summaries), "events": history, "notices": notices}
     report(75)
 
     used = sorted({slug for section in sections for record in section.records for slug in record.purposes},
                   key=lambda slug: (by_slug[slug].purpose.activity.reference if by_slug[slug].purpose else "~", slug))
     infos = [by_slug[slug] for slug in used]
-    summaries = [] if portable_only else [_summary(contact, subject_purposes[contact.pk], by_id, now)
-                                          for contact in contacts]
     return Export(request=request, kind=kind, generated_at=now, organisation=organisation, contacts=contacts,
-                  purposes={info.slug: info for info in infos}, sections=sections, consent_records=consent_records,
-                  receipts=[receipt for _slug, receipt in receipt_rows], summaries=summaries,
+                  purposes={info.slug: info for info in infos}, sections=sections, consent=consent,
+                  receipts=receipt_rows, summaries=summaries,
                   information=_information(infos, activities), files=files)
 
 
@@ -733,7 +833,7 @@ def data_json(export: Export) -> dict[str, Any]:
         "purposes": [{"slug": info.slug, "name": info.name, "legal_basis": info.legal_basis,
                       "portable": info.portable} for info in export.purposes.values()],
         "sources": [_section_json(section) for section in export.sections],
-        "consent": {"records": export.consent_records},
+        "consent": export.consent,
         "consent_receipts": export.receipts,
         "information": {
             "purposes": export.information,

@@ -20,17 +20,16 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.translation import get_language
+from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from registry.models import Purpose
 from registry.ratelimit import rate_limited, too_many_requests
 
 from . import services, tokens
 from .forms import AnswerForm, RightsRequestForm, rectifiable_field_choices
-from .models import (DownloadLink, Kind, RectificationChange, RejectionReason, RequestEvent, RightsRequest,
-                     Status)
+from .models import DownloadLink, Kind, RectificationChange, RejectionReason, RequestEvent, RightsRequest, Status
 
 Code = RequestEvent.Code
 Actor = RequestEvent.Actor
@@ -158,7 +157,8 @@ PUBLIC_EVENT_LABELS = {
 }
 # Events whose text is written for the requester (their own answer, our question, the reason of
 # an extension or of a refused correction). Other texts are staff notes and stay in the admin.
-PUBLIC_EVENT_TEXTS = {Code.ASKED, Code.ANSWERED, Code.EXTENDED, Code.RECTIFICATION_DECIDED, Code.REJECTED}
+PUBLIC_EVENT_TEXTS = {Code.ASKED, Code.ANSWERED, Code.EXTENDED, Code.RECTIFICATION_DECIDED, Code.OBJECTION_DECIDED,
+                      Code.REJECTED}
 ACTOR_LABELS = {
     Actor.REQUESTER: gettext_lazy("You"),
     Actor.STAFF: gettext_lazy("Our team"),
@@ -175,6 +175,11 @@ def _event_detail(event: RequestEvent) -> str:
         decision = RectificationChange.Decision(event.data["decision"]).label \
             if event.data.get("decision") in RectificationChange.Decision.values else ""
         return f"{field}: {decision}"
+    if event.code == Code.OBJECTION_DECIDED:
+        purpose = Purpose.objects.filter(pk=event.data.get("purpose")).first()
+        decision = (_("compelling legitimate grounds override your objection") if event.data.get("overriding_grounds")
+                    else _("your objection applies"))
+        return f"{purpose.name}: {decision}" if purpose else decision
     if event.code == Code.REJECTED:
         code = event.data.get("reason_code")
         return RejectionReason(code).label if code in RejectionReason.values else ""

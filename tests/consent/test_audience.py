@@ -164,7 +164,7 @@ def test_audience_is_what_consent_check_allows(request, mix, channels, integrati
         assert list(row) == list(selectors.AUDIENCE_COLUMNS)
         contact = Contact.objects.get(pk=row["contact_id"])
         address = selectors.contact_addresses(contact=contact)[channel.code]
-        # CSV is for spreadsheets too: "+33…" would run as a formula there (see test_csv_cells_that_a_spreadsheet_would_run_are_neutralised).
+        # CSV is for spreadsheets too: "+33…" would run as a formula there (see the CSV injection test below).
         assert row["address"] == (excel_safe(address) if fmt == "csv" else address)
         assert row["language"] == contact.language
         assert row["external_ref"] == contact.external_ref

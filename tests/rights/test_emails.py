@@ -156,6 +156,7 @@ def test_completed_access_points_to_the_download_and_attaches_the_certificate(st
     with django_capture_on_commit_callbacks(execute=True):
         request = completed_request(by=staff_user, kind="access", language="en", outcome="We exported 3 records.")
     message = next(m for m in mail.outbox if "carried out" in m.subject)
+    assert request.reference in message.subject
     assert "We exported 3 records." in message.body
     assert "download" in message.body and "/en/rights/status/" in message.body
     name, text = attached_pdf(message)

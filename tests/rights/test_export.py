@@ -148,11 +148,18 @@ def test_access_export_holds_every_source_history_and_consent(world, staff_user,
     events = list(ConsentEvent.objects.filter(contact=contact).order_by("sequence"))
     assert len(events) == 5
     assert [r["pk"] for r in section(data, "consent.ConsentEvent")["records"]] == [e.pk for e in events]
-    [consent_record] = data["consent"]["records"]
-    assert [e["event_id"] for e in consent_record["events"]] == [e.pk for e in events]
-    assert {e["action"] for e in consent_record["events"]} == {"granted", "withdrawn", "objected"}
-    assert [r["event_id"] for r in data["consent_receipts"]] == [e.pk for e in events]
-    assert data["consent_receipts"][3] == receipts.receipt_json(event=events[3])  # the same receipt as the API's
+    ledger_rows = data["consent"]["events"]
+    assert [e["event_id"] for e in ledger_rows] == [e.pk for e in events]
+    assert [(e["purpose"], e["channel"], e["action"]) for e in ledger_rows] == [
+        ("exp-news", "email", "granted"), ("exp-news", "sms", "granted"), ("exp-news", "sms", "withdrawn"),
+        ("exp-calls", "phone", "granted"), ("exp-offers", "postal", "objected")]
+    assert ledger_rows[0]["notice"] == events[0].notice.sha256 and ledger_rows[0]["hash"] == events[0].hash
+    assert {n["sha256"] for n in data["consent"]["notices"]} == {e.notice.sha256 for e in events if e.notice_id}
+    # The same receipts as the API's, one per transaction.
+    assert data["consent_receipts"] == [receipts.receipt_json(event=e) for e in events]
+    current = {(c["purpose"], c["channel"]): c for c in data["consent"]["current"]}
+    assert current[("exp-news", "sms")]["status"] == "withdrawn" and not current[("exp-news", "sms")]["allowed"]
+    assert current[("exp-calls", "phone")]["allowed"] and current[("exp-offers", "postal")]["status"] == "objected"
     calls_event = section(data, "consent.ConsentEvent")["records"][3]
     assert calls_event["purposes"] == ["exp-calls"]  # rule 2: the event's own purpose
     assert calls_event["fields"]["evidence_note"]["value"] == "Accord donné par téléphone"
@@ -233,7 +240,7 @@ def test_pdf_summarises_and_shows_the_latest_50_events_only_when_there_are_more(
     assert "Imprimerie Routage SA" in text and "CNIL" in text
     assert "Where your data came from" in text and "Your rights" in text
     data = data_of(archive)
-    assert len(data["consent"]["records"][0]["events"]) == 55 and len(data["consent_receipts"]) == 55
+    assert len(data["consent"]["events"]) == 55 and len(data["consent_receipts"]) == 55
 
 
 def test_pdf_lists_every_event_when_there_are_50_or_fewer(world, staff_user, django_capture_on_commit_callbacks):
@@ -244,6 +251,30 @@ def test_pdf_lists_every_event_when_there_are_50_or_fewer(world, staff_user, dja
     # The data per purpose x channel, with the answer of consent_check.
     assert "Your data per purpose and channel" in text
     assert "Granted" in text and "Withdrawn" in text and "Objected" in text
+
+
+def test_every_receipt_is_the_one_consent_receipts_gives(world):
+    """The export builds the receipts of a group of similar events from the first one's: each must still
+    be exactly receipt_json's (dates, method, action, validity, proof, version and notice changes)."""
+    from registry.services import purpose_update
+
+    contact, news, calls = world["contact"], world["news"], world["calls"]
+    purpose_update(purpose=calls, consent_validity_months=24)
+    long_ago = timezone.now() - timedelta(days=400)
+    for index, method in enumerate(["web_form", "staff_form", "api", "paper", "phone", "event"]):
+        record_consent(contact, calls, "phone", action="granted" if index % 3 else "withdrawn", method=method,
+                       effective_at=long_ago + timedelta(days=index), evidence_ip=f"192.0.2.{index + 1}",
+                       evidence_note=f"note {index}", collection_form=f"form-{index % 2}")
+    purpose_update(purpose=news, text_en="We send you our newsletter, now monthly.", change_kind="minor")
+    for index in range(4):
+        record_consent(contact, news, "email", action=("granted", "withdrawn")[index % 2], method="preference_centre",
+                       language="en" if index > 1 else None)
+    request = verified_request()
+    built = export.build_export(request=request)
+    events = list(ConsentEvent.objects.filter(contact=contact).order_by("sequence"))
+    assert len(events) == 15
+    assert built.receipts == [receipts.receipt_json(event=e) for e in events]
+    assert len({r["purposes"][0]["proof"]["hash"] for r in built.receipts}) == 15
 
 
 # --- Sources declared later --------------------------------------------------------------------
@@ -302,7 +333,8 @@ def test_portability_keeps_only_data_under_consent_or_contract(throwaway_source,
     # The ledger: the consent events only, not the objection to the legitimate-interest purpose.
     events = section(data, "consent.ConsentEvent")["records"]
     assert {r["context"]["purpose"] for r in events} == {"exp-news", "exp-calls"} and len(events) == 4
-    assert {e["purpose"] for e in data["consent"]["records"][0]["events"]} == {"exp-news", "exp-calls"}
+    assert {e["purpose"] for e in data["consent"]["events"]} == {"exp-news", "exp-calls"}
+    assert {c["purpose"] for c in data["consent"]["current"]} == {"exp-news", "exp-calls"}
     assert len(data["consent_receipts"]) == 4
     # The contact's identity and contact details serve consent purposes: they are portable.
     contact = section(data, "consent.Contact")["records"][0]["fields"]
@@ -346,8 +378,6 @@ def test_running_the_job_again_replaces_the_output(world, staff_user, django_cap
     # The contact's data is the same; only the request itself moved on (completed, its certificate issued).
     for data in (first, second):
         data["meta"].pop("generated_at")
-        for record in data["consent"]["records"]:
-            record.pop("generated_at")
         data["sources"] = [s for s in data["sources"] if not s["source"].startswith("rights.")]
         data.pop("files")
     assert first == second

@@ -17,8 +17,14 @@ from pypdf import PdfReader
 from consent.normalise import keyed_digest
 from rights import proofs, services
 from rights.models import Proof, RecipientTask, RightsRequest, Status
-from tests.factories import ActivityFactory, ContactFactory, OrganisationFactory, ProcessorFactory, PurposeFactory
-from tests.factories import RecipientFactory
+from tests.factories import (
+    ActivityFactory,
+    ContactFactory,
+    OrganisationFactory,
+    ProcessorFactory,
+    PurposeFactory,
+    RecipientFactory,
+)
 
 from .factories import verified_request
 
@@ -56,7 +62,8 @@ def completed_request(*, by, kind: str = "access", language: str = "fr", purpose
                                               purpose_ids=[p.pk for p in purposes], counts=counts or {})
     if confirm_tasks:
         for task in RecipientTask.objects.filter(request=request):
-            services.recipient_task_confirm(task=task, by=by, note="Deleted in the CRM" if task.mode == "manual" else "")
+            note = "Deleted in the CRM" if task.mode == "manual" else ""
+            services.recipient_task_confirm(task=task, by=by, note=note)
     request.refresh_from_db()
     return request
 
@@ -98,7 +105,7 @@ def test_proof_issue_is_idempotent_and_keeps_the_digest():
     assert (first.language, first.kind) == ("fr", "acknowledgement")
     assert first.file.name.startswith("rights/proofs/") and request.reference in first.file.name
     with pytest.raises(ValueError):
-        first.file.url  # private storage: never a public URL
+        first.file.storage.url(first.file.name)  # private storage: never a public URL
     again = proofs.proof_issue(request=request, kind="acknowledgement")
     assert again.pk == first.pk and Proof.objects.filter(request=request).count() == 1
 

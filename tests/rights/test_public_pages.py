@@ -286,7 +286,8 @@ def test_bad_tokens_are_404(client, name, make, salt):
         tokens.download_token.__name__,  # not a token at all
     ]
     # A token of one kind is no token of another.
-    bad.append(tokens.status_token(request=request) if name == "rights:verify" else tokens.verify_token(request=request))
+    bad.append(tokens.status_token(request=request) if name == "rights:verify"
+               else tokens.verify_token(request=request))
     # The status token also opens the answer and withdraw actions.
     attempts = [("get", name), ("post", name)] if name == "rights:verify" else [
         ("get", name), ("get", "rights:withdraw"), ("post", "rights:withdraw"), ("post", "rights:answer")]
@@ -510,3 +511,17 @@ def test_staff_entered_request_without_email_has_a_status_page(client, staff_use
     request = staff_request(by=staff_user)
     response = client.get(url("rights:status", tokens.status_token(request=request)))
     assert response.status_code == 200 and request.reference in response.content.decode()
+
+
+def test_objection_decision_is_shown_with_its_grounds(client, dpo_user):
+    purpose = PurposeFactory(name_fr="Études statistiques", name_en="Statistical studies",
+                             legal_basis="legitimate_interests", legitimate_interest="Improve our services")
+    request = verified_request(kind="objection", language="en", purposes=[purpose])
+    services.rights_request_decide_objection(request=request, purpose=purpose, overriding_grounds=True,
+                                             reason="Required to keep the audit trail", by=dpo_user)
+    with translation.override("en"):
+        body = client.get(url("rights:status", tokens.status_token(request=request), language="en")).content.decode()
+    assert 'data-code="objection_decided"' in body
+    assert "Statistical studies: compelling legitimate grounds override your objection" in body
+    assert "Required to keep the audit trail" in body
+    assert dpo_user.username not in body
