@@ -4,6 +4,12 @@
 Every page carrying a token or showing a request is sent with ``Cache-Control: no-store`` and
 ``Referrer-Policy: no-referrer`` (``private_page``), and a token that is tampered, expired or
 bound to another request reads as 404, whatever the reason.
+
+CSRF: under ``no-referrer`` browsers send ``Origin: null`` with a form POST, which Django's CSRF
+check refuses. The POSTs of token pages are therefore CSRF-exempt (``token_post``): what they act
+on is named by the unguessable signed token in the URL, not by a cookie a forged cross-site request
+would carry along, so there is no ambient authority for CSRF to abuse. The request form itself has
+no token in its URL: it keeps CSRF and sends ``Referrer-Policy: same-origin`` instead.
 """
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.translation import get_language, gettext_lazy
 from django.utils.translation import gettext as _
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from registry.models import Purpose
@@ -36,21 +43,33 @@ Actor = RequestEvent.Actor
 RATE_LIMIT_GROUP = "rights.request_form"
 
 
-def private_page(view):
-    """No cache may keep these pages and no link on them may leak the token in a Referer header.
-    A bad link answers 404 with a page saying so, with the same headers."""
+def _private(referrer_policy: str):
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            try:
+                response = view(request, *args, **kwargs)
+            except Http404:
+                response = render(request, "rights/invalid_link.html", status=404)
+            response["Cache-Control"] = "no-store"
+            response["Referrer-Policy"] = referrer_policy
+            return response
 
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        try:
-            response = view(request, *args, **kwargs)
-        except Http404:
-            response = render(request, "rights/invalid_link.html", status=404)
-        response["Cache-Control"] = "no-store"
-        response["Referrer-Policy"] = "no-referrer"
-        return response
+        return wrapper
 
-    return wrapper
+    return decorator
+
+
+# No cache may keep these pages and no link on them may leak the token in a Referer header.
+# A bad link answers 404 with a page saying so, with the same headers.
+private_page = _private("no-referrer")
+# The request form and its "check your mailbox" page: nothing secret in the URL, CSRF kept.
+form_page = _private("same-origin")
+
+
+def token_post(view):
+    """CSRF-exempt POST on a page whose URL token is the credential (see the module docstring)."""
+    return csrf_exempt(view)
 
 
 def _language() -> str:
@@ -71,7 +90,7 @@ def _request_from_status_token(token: str) -> RightsRequest:
 # --- Filing ------------------------------------------------------------------------------------
 
 
-@private_page
+@form_page
 @require_http_methods(["GET", "POST"])
 def request_new(request):
     if request.method == "POST" and rate_limited(request, group=RATE_LIMIT_GROUP,
@@ -97,7 +116,7 @@ def request_new(request):
     })
 
 
-@private_page
+@form_page
 @require_GET
 def request_sent(request):
     return render(request, "rights/request_sent.html", {"days": settings.RIGHTS_VERIFY_LINK_DAYS})
@@ -106,6 +125,7 @@ def request_sent(request):
 # --- Email ownership ------------------------------------------------------------------------------
 
 
+@token_post
 @private_page
 @require_http_methods(["GET", "POST"])
 def verify(request, token: str):
@@ -230,6 +250,7 @@ def status(request, token: str):
     return _status_page(request, _request_from_status_token(token), token)
 
 
+@token_post
 @private_page
 @require_POST
 def answer(request, token: str):
@@ -248,6 +269,7 @@ def answer(request, token: str):
     return _status_page(request, rights_request, token, answer_form=form, status=400)
 
 
+@token_post
 @private_page
 @require_http_methods(["GET", "POST"])
 def withdraw(request, token: str):

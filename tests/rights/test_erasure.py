@@ -555,3 +555,26 @@ def test_only_a_completed_erasure_is_pseudonymised_and_only_once(person, staff_u
     before = dump_database()
     services.rights_request_pseudonymise(request=request)
     assert dump_database() == before
+
+
+def test_recipients_are_told_and_the_request_is_pseudonymised_when_the_last_task_is_confirmed(
+        person, purposes, staff_user, outbox, django_capture_on_commit_callbacks):
+    """Art. 19: the recipients of the purposes the data served get a task; the request completes,
+    and only then is pseudonymised, when the last one is confirmed."""
+    from tests.factories import RecipientFactory
+
+    purposes["appeals"].activity.recipients.add(RecipientFactory(name="Mailing house"))  # via the donor category
+    purposes["newsletter"].activity.recipients.add(RecipientFactory(name="Newsletter platform"))  # consent state
+    request = erasure_request()
+    job = run_fulfilment(request, by=staff_user, capture=django_capture_on_commit_callbacks)
+    assert job.status == Job.Status.DONE, job.error
+    request.refresh_from_db()
+    assert set(request.recipient_tasks.values_list("name", flat=True)) == {"Mailing house", "Newsletter platform"}
+    assert request.status == Status.IN_PROGRESS and request.pseudonymised_at is None
+    assert request.requester_email == EMAIL  # still needed to answer until the request closes
+    for task in request.recipient_tasks.order_by("name"):
+        services.recipient_task_confirm(task=task, by=staff_user, note=f"Removed {FIRST} {LAST} ({EMAIL})")
+    request.refresh_from_db()
+    assert request.status == Status.COMPLETED and request.pseudonymised_at is not None
+    assert set(request.recipient_tasks.values_list("note", flat=True)) == {"Removed […] ([…])"}
+    assert find_in_database(NEEDLES) == []

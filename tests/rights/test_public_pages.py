@@ -37,9 +37,9 @@ def url(name: str, *args, language: str = "fr") -> str:
         return reverse(name, args=args)
 
 
-def assert_private(response):
+def assert_private(response, *, referrer_policy: str = "no-referrer"):
     assert response["Cache-Control"] == "no-store"
-    assert response["Referrer-Policy"] == "no-referrer"
+    assert response["Referrer-Policy"] == referrer_policy
 
 
 def pdf_upload(name="mandate.pdf", content=b"%PDF-1.4\n1 0 obj << >> endobj\n%%EOF\n", content_type="application/pdf"):
@@ -53,7 +53,7 @@ def test_form_page_in_french_and_english(client):
     response = client.get("/rights/new/")
     assert response.status_code == 200
     assert '<html lang="fr">' in response.content.decode()
-    assert_private(response)
+    assert_private(response, referrer_policy="same-origin")  # no token in this URL; CSRF needs the Origin
     body = response.content.decode()
     for name in ("kind", "requester_name", "requester_email", "fix_field_1", "fix_value_3", "on_behalf",
                  "mandate_document", "website", "csrfmiddlewaretoken"):
@@ -500,11 +500,29 @@ def test_bad_download_tokens_are_404(client):
 def test_every_public_page_is_private(client):
     request = verified_request()
     token = tokens.status_token(request=request)
-    for path in ("/rights/new/", "/rights/sent/", url("rights:verify", tokens.verify_token(request=request)),
-                 url("rights:status", token), url("rights:withdraw", token)):
+    for path in ("/rights/new/", "/rights/sent/"):  # no token in these URLs
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert_private(response, referrer_policy="same-origin")
+    for path in (url("rights:verify", tokens.verify_token(request=request)), url("rights:status", token),
+                 url("rights:withdraw", token)):
         response = client.get(path)
         assert response.status_code == 200, path
         assert_private(response)
+
+
+def test_token_pages_accept_a_post_without_csrf_cookie():
+    """Under no-referrer, browsers send Origin: null: the token in the URL is the credential."""
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    request = web_request()
+    response = browser.post(url("rights:verify", tokens.verify_token(request=request)), HTTP_ORIGIN="null")
+    assert response.status_code == 302
+    request.refresh_from_db()
+    assert request.status == "verified"
+    form = browser.post("/rights/new/", form_data(), HTTP_ORIGIN="null")
+    assert form.status_code == 403  # the form itself keeps its CSRF protection
 
 
 def test_staff_entered_request_without_email_has_a_status_page(client, staff_user):
