@@ -151,8 +151,9 @@ def build_contact(world: World, *, events: int, history: int):
             key = (event.purpose_id, event.channel_id)
             states[key] = apply_event(states.get(key), event, validity_months=None)
         ConsentState.objects.bulk_create([
-            ConsentState(contact=contact, purpose_id=p, channel_id=c, status=s.status, purpose_version=s.purpose_version,
-                         since=s.since, expires_at=s.expires_at, last_event_id=s.last_event_id)
+            ConsentState(contact=contact, purpose_id=p, channel_id=c, status=s.status,
+                         purpose_version=s.purpose_version, since=s.since, expires_at=s.expires_at,
+                         last_event_id=s.last_event_id)
             for (p, c), s in states.items()])
 
         request = rights_services.rights_request_create(kind="erasure", requester_name=f"Camille Durand {number}",
@@ -226,7 +227,10 @@ def main() -> None:
     try:
         call_command("migrate", verbosity=0)
         world = World()
-        prepare = lambda: build_contact(world, events=args.events, history=args.history)
+
+        def prepare():
+            return build_contact(world, events=args.events, history=args.history)
+
         baseline = best_of(args.repeat, prepare, plain_sql)
         job = best_of(args.repeat, prepare, run_job)
         probe = prepare()

@@ -51,6 +51,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
+import secrets
 import zipfile
 from dataclasses import dataclass, field
 from datetime import date, datetime, UTC
@@ -66,6 +68,8 @@ from django.db import models
 from django.db.models.fields.files import FieldFile
 from django.template.loader import render_to_string
 from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 from django.utils.translation import get_language, ngettext
 from django.utils.translation import override as translation_override
@@ -88,7 +92,7 @@ PDF_TEMPLATE = "pdf/rights_access.html"
 PDF_NAME = "summary.pdf"
 # The PDF is for reading: the latest consent events and records only; data.json and the CSV hold them all.
 PDF_LATEST_EVENTS = 50
-PDF_RECORDS_PER_SOURCE = 20
+PDF_RECORDS_PER_SOURCE = 10
 PDF_VALUE_CHARS = 120
 PDF_CONTEXT_CHARS = 40
 # Columns never exported: a secret binding the emailed links to the request (no data about anyone).
@@ -136,7 +140,7 @@ class ColumnSpec:
 class Record:
     pk: Any
     contact_id: int
-    obj: models.Model
+    row: dict[str, Any]  # the record's columns by attname (a queryset's .values(): no model instances)
     purposes: list[str] = field(default_factory=list)
     fields: dict[str, dict[str, Any]] = field(default_factory=dict)
     context: dict[str, Any] = field(default_factory=dict)
@@ -293,27 +297,33 @@ def _section_for(source: Source, model: type[models.Model], history_of: str | No
                    columns=columns, has_lookup=source.subject is not None)
 
 
-def _read_subject_records(source: Source, contacts: list[Contact]) -> dict[Any, tuple[models.Model, int]]:
+def _attnames(model: type[models.Model]) -> list[str]:
+    return [f.attname for f in model._meta.concrete_fields]
+
+
+def _read_subject_records(source: Source, contacts: list[Contact]) -> dict[Any, tuple[dict, int]]:
     """The source's records for each contact, once each (the first contact that reaches it)."""
-    found: dict[Any, tuple[models.Model, int]] = {}
+    found: dict[Any, tuple[dict, int]] = {}
     if source.subject is None:
         return found
+    pk, attnames = source.model._meta.pk.attname, _attnames(source.model)
     for contact in contacts:
-        for record in source.subject(contact).order_by("pk"):
-            found.setdefault(record.pk, (record, contact.pk))
+        for row in source.subject(contact).order_by("pk").values(*attnames):
+            found.setdefault(row[pk], (row, contact.pk))
     return found
 
 
-def _read_history(source: Source, found: dict[Any, tuple[models.Model, int]]) -> dict[Any, tuple[models.Model, int]]:
+def _read_history(source: Source, found: dict[Any, tuple[dict, int]]) -> dict[Any, tuple[dict, int]]:
     """The simple-history rows of the subject's records, oldest first."""
     history = source.history_model
     pk_attname = source.model._meta.pk.attname
-    owner = {pk: contact_id for pk, (_record, contact_id) in found.items()}
-    rows: dict[Any, tuple[models.Model, int]] = {}
+    history_pk, attnames = history._meta.pk.attname, _attnames(history)
+    owner = {pk: contact_id for pk, (_row, contact_id) in found.items()}
+    rows: dict[Any, tuple[dict, int]] = {}
     for chunk in _chunks(sorted(owner)):
         queryset = history.objects.filter(**{f"{pk_attname}__in": chunk}).order_by("history_date", "pk")
-        for row in queryset:
-            rows[row.pk] = (row, owner[getattr(row, pk_attname)])
+        for row in queryset.values(*attnames):
+            rows[row[history_pk]] = (row, owner[row[pk_attname]])
     return rows
 
 
@@ -327,33 +337,25 @@ def _fill_natural_keys(section: Section) -> None:
         key = _natural_key_name(related)
         if key is None:
             continue
-        ids = sorted({getattr(r.obj, model_field.attname) for r in section.records} - {None})
+        ids = sorted({r.row[model_field.attname] for r in section.records} - {None})
         column.natural = {}
         for chunk in _chunks(ids):
             column.natural.update(related._default_manager.filter(pk__in=chunk).values_list("pk", key))
 
 
-def _reader(model_field: models.Field, natural: dict | None = None) -> Callable[[models.Model], Any]:
-    """A fast reader of one column's JSON value (called for every record: 10,000 ledger events…)."""
+def _reader(model_field: models.Field, natural: dict | None = None) -> Callable[[dict], Any]:
+    """A reader of one column's JSON value from a row (called for every record: 10,000 ledger events…)."""
     attname = model_field.attname
-
-    def raw(record: models.Model) -> Any:
-        try:  # the loaded value, without the descriptors (a FileField's builds a FieldFile)
-            return record.__dict__[attname]
-        except KeyError:
-            return getattr(record, attname)
-
     if natural is not None:
-        return lambda record: (lambda value: natural.get(value, value))(raw(record))
+        return lambda row: natural.get(row[attname], row[attname])
     if isinstance(model_field, models.DateTimeField):
-        return lambda record: _utc(raw(record))
-    if isinstance(model_field, (models.BooleanField, models.IntegerField, models.CharField, models.TextField)) and \
-            not isinstance(model_field, models.FileField):
-        return raw
-    return lambda record: json_value(raw(record))
+        return lambda row: _utc(row[attname])
+    if isinstance(model_field, (models.BooleanField, models.IntegerField, models.CharField, models.TextField)):
+        return lambda row: row[attname]
+    return lambda row: json_value(row[attname])
 
 
-def _context_readers(columns: list[ColumnSpec]) -> list[tuple[str, Callable[[models.Model], Any]]]:
+def _context_readers(columns: list[ColumnSpec]) -> list[tuple[str, Callable[[dict], Any]]]:
     return [(column.name, _reader(column.model_field, column.natural)) for column in columns]
 
 
@@ -664,12 +666,12 @@ def build_export(*, request: RightsRequest, kind: str | None = None,
     for index, source in enumerate(sources):
         found = _read_subject_records(source, contacts)
         section = _section_for(source, source.model, None, categories)
-        section.records = [Record(pk, contact_id, obj) for pk, (obj, contact_id) in found.items()]
+        section.records = [Record(pk, contact_id, row) for pk, (row, contact_id) in found.items()]
         sections.append(section)
         if source.history_model is not None:
             history = _section_for(source, source.history_model, source.label, categories)
-            history.records = [Record(pk, contact_id, obj, when=obj.history_date)
-                               for pk, (obj, contact_id) in _read_history(source, found).items()]
+            history.records = [Record(pk, contact_id, row, when=row["history_date"])
+                               for pk, (row, contact_id) in _read_history(source, found).items()]
             sections.append(history)
         report(5 + int(45 * (index + 1) / max(1, len(sources))))
 
@@ -679,7 +681,7 @@ def build_export(*, request: RightsRequest, kind: str | None = None,
     for section in sections:
         link = _purpose_link(section.model)
         if link:
-            purpose_ids |= {getattr(r.obj, link) for r in section.records} - {None}
+            purpose_ids |= {r.row[link] for r in section.records} - {None}
     by_id, by_slug, activities = _purpose_infos(purpose_ids, declared)
 
     # 3. Fields with their purposes, context, portability.
@@ -734,8 +736,8 @@ def _resolve_section(section: Section, by_id: dict[int, PurposeInfo], by_slug: d
             key: tuple = ("declared",)
             infos = [by_slug[slug] for slug in section.declared_purposes]
             filtered = False
-        elif link and getattr(record.obj, link) is not None:
-            key = ("record", getattr(record.obj, link))
+        elif link and record.row[link] is not None:
+            key = ("record", record.row[link])
             infos = [by_id[key[1]]] if key[1] in by_id else []
             filtered = False
         else:
@@ -760,15 +762,15 @@ def _resolve_section(section: Section, by_id: dict[int, PurposeInfo], by_slug: d
     for record in section.records:
         purposes, per_field = purposes_of(record)
         record.purposes = purposes
-        obj = record.obj
+        row = record.row
         fields = record.fields
         for name, category, read in readers:
             if portable_only and not per_field[name]:
                 continue
-            fields[name] = {"value": read(obj), "category": category, "purposes": per_field[name]}
+            fields[name] = {"value": read(row), "category": category, "purposes": per_field[name]}
         if portable_only and not (fields or (not section.fields and purposes)):
             continue
-        record.context = {name: read(obj) for name, read in context_readers}
+        record.context = {name: read(row) for name, read in context_readers}
         kept.append(record)
     if portable_only:
         section.fields = [spec for spec in section.fields if any(spec.name in r.fields for r in kept)]
@@ -859,6 +861,60 @@ def data_json(export: Export) -> dict[str, Any]:
     }
 
 
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def data_json_text(export: Export) -> str:
+    """data.json as text: exactly ``json.dumps(data_json(export), ensure_ascii=False)``, made faster.
+
+    The receipts of one group share their register part (the same dict and list objects, see
+    :func:`_receipts`): 10,000 receipts are 80 MB of JSON mostly made of a few such parts. Each shared
+    part is encoded once; every receipt is encoded with a token in its place, then the tokens are
+    replaced by the encoded parts (a random nonce keeps the tokens apart from any real value)."""
+    data = data_json(export)
+    receipts_list = data["consent_receipts"]
+    counts: dict[int, int] = {}
+
+    def count(value: Any, depth: int) -> None:
+        if isinstance(value, (dict, list)) and value:
+            seen = counts.get(id(value), 0)
+            counts[id(value)] = seen + 1
+            if not seen and depth < 2:
+                for child in (value.values() if isinstance(value, dict) else value):
+                    count(child, depth + 1)
+
+    for receipt in receipts_list:
+        count(receipt, 0)
+    nonce = secrets.token_hex(8)
+    parts: dict[str, str] = {}
+    objects: dict[str, Any] = {}
+
+    def slim(value: Any, depth: int) -> Any:
+        if isinstance(value, (dict, list)) and value:
+            if counts.get(id(value), 0) > 1:
+                token = f"@{nonce}#{id(value)}@"
+                if token not in parts:
+                    parts[token] = _dumps(value)
+                    objects[token] = value  # keeps the object, and so its id, alive
+                return token
+            if depth < 2:
+                if isinstance(value, dict):
+                    return {key: slim(child, depth + 1) for key, child in value.items()}
+                return [slim(child, depth + 1) for child in value]
+        return value
+
+    pattern = re.compile(f'"@{nonce}#[0-9]+@"')
+
+    def expand(text: str) -> str:
+        return pattern.sub(lambda match: parts[match.group(0)[1:-1]], text)
+
+    encoded = "[" + ", ".join(expand(_dumps(slim(receipt, 0))) for receipt in receipts_list) + "]"
+    placeholder = f"@{nonce}#receipts@"
+    data["consent_receipts"] = placeholder
+    return _dumps(data).replace(f'"{placeholder}"', encoded, 1)
+
+
 def _cell(value: Any) -> str:
     if value is None:
         return ""
@@ -894,35 +950,62 @@ def _display(value: Any, choices: dict | None = None) -> str:
     return text if len(text) <= PDF_VALUE_CHARS else text[:PDF_VALUE_CHARS - 1] + "…"
 
 
+def _pdf_value(record: Record, column: ColumnSpec) -> str:
+    if isinstance(column.model_field, models.DateTimeField):
+        value = record.row[column.model_field.attname]
+        return date_format(timezone.localtime(value), "SHORT_DATETIME_FORMAT") if value else ""
+    return _display(record.context.get(column.name), column.choices)
+
+
+def _pdf_legend(export: Export, section: Section) -> list[dict[str, Any]]:
+    """The section's fields grouped by data category and purposes: "Email, Phone — contact details — A, B"."""
+    groups: dict[tuple, list[str]] = {}
+    for spec in section.fields:
+        slugs = sorted({slug for r in section.records for slug in r.fields.get(spec.name, {}).get("purposes", ())})
+        groups.setdefault((spec.category_label, tuple(slugs)), []).append(str(capfirst(spec.label)))
+    return [{"fields": labels, "category": category,
+             "purposes": [export.purposes[s].name for s in slugs if s in export.purposes]}
+            for (category, slugs), labels in groups.items()]
+
+
 def _pdf_sections(export: Export) -> list[dict[str, Any]]:
-    """Per section: a legend (each field's category and purposes) and the latest records, each on one
-    line of "label: value" pairs. Context values longer than PDF_CONTEXT_CHARS (hashes, JSON) are left
-    to data.json: the PDF is for reading."""
+    """Per section: a legend (categories and purposes of its fields) and the latest records, each on one
+    line of "label value" pairs; a history row shows only what changed since the previous one. Context
+    values longer than PDF_CONTEXT_CHARS (hashes, JSON) are left to data.json: the PDF is for reading."""
     out = []
     for section in export.sections:
+        previous: dict[Any, dict[str, Any]] = {}
+        changes: dict[Any, set[str]] = {}
+        if section.history_of:  # oldest first, per original record: what each row changed
+            for record in sorted(section.records, key=lambda r: (r.when.timestamp() if r.when else 0, r.pk)):
+                origin = record.context.get("id")
+                values = {name: entry["value"] for name, entry in record.fields.items()}
+                values.update(record.context)
+                before = previous.get(origin)
+                changes[record.pk] = set(values) if before is None else {k for k, v in values.items() if before.get(k) != v}
+                previous[origin] = values
         latest = sorted(section.records, key=lambda r: (r.when.timestamp() if r.when else 0, r.pk),
                         reverse=True)[:PDF_RECORDS_PER_SOURCE]
-        legend = []
-        for spec in section.fields:
-            slugs = sorted({slug for r in section.records for slug in r.fields.get(spec.name, {}).get("purposes", ())})
-            legend.append({"label": spec.label, "category": spec.category_label,
-                           "purposes": [export.purposes[s].name for s in slugs if s in export.purposes]})
         rows = []
         for record in latest:
+            shown = changes.get(record.pk)
             values = [{"label": f.label, "value": _display(record.fields[f.name]["value"])}
                       for f in section.fields
-                      if f.name in record.fields and record.fields[f.name]["value"] not in (None, "")]
+                      if f.name in record.fields and record.fields[f.name]["value"] not in (None, "")
+                      and (shown is None or f.name in shown)]
             context = []
             for column in section.columns:
                 value = record.context.get(column.name)
                 if value in (None, "", [], {}) or isinstance(value, (dict, list)):
                     continue
-                shown = _display(value, column.choices)
-                if len(shown) <= PDF_CONTEXT_CHARS:
-                    context.append({"label": column.label, "value": shown})
+                if shown is not None and column.name not in shown and not column.name.startswith("history_"):
+                    continue
+                text = _pdf_value(record, column)
+                if len(text) <= PDF_CONTEXT_CHARS:
+                    context.append({"label": column.label, "value": text})
             rows.append({"pk": record.pk, "values": values, "context": context})
-        out.append({"section": section, "legend": legend, "rows": rows, "count": len(section.records),
-                    "truncated": len(section.records) > PDF_RECORDS_PER_SOURCE})
+        out.append({"section": section, "legend": _pdf_legend(export, section), "rows": rows,
+                    "count": len(section.records), "truncated": len(section.records) > PDF_RECORDS_PER_SOURCE})
     return out
 
 
@@ -963,7 +1046,7 @@ def export_zip(export: Export, *, pdf: bool | None = None) -> bytes:
             archive.writestr(zipfile.ZipInfo(name, date_time=stamp), content, compress_type=zipfile.ZIP_DEFLATED,
                              compresslevel=1)
 
-        add("data.json", json.dumps(data_json(export), ensure_ascii=False, indent=None).encode("utf-8"))
+        add("data.json", data_json_text(export).encode("utf-8"))
         for section in export.sections:
             add(section.file_name, section_csv(section))
         for path, (storage, name) in sorted(export.files.items()):

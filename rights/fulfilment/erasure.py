@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from datetime import datetime
 from types import SimpleNamespace
-from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.apps import apps

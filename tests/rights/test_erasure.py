@@ -19,9 +19,17 @@ from django.utils import timezone
 from pypdf import PdfReader
 
 import consent.imports  # noqa: F401  (registers the consent_import job kind)
-from consent import ledger, services as consent_services
-from consent.models import Action, CollectionForm, CollectionFormItem, ConsentEvent, ConsentState, Contact, \
-    SuppressionEntry
+from consent import ledger
+from consent import services as consent_services
+from consent.models import (
+    Action,
+    CollectionForm,
+    CollectionFormItem,
+    ConsentEvent,
+    ConsentState,
+    Contact,
+    SuppressionEntry,
+)
 from consent.normalise import keyed_digest, suppression_digest
 from consent.selectors import consent_check, ledger_verify
 from registry import services as registry_services

@@ -275,6 +275,8 @@ def test_every_receipt_is_the_one_consent_receipts_gives(world):
     assert len(events) == 15
     assert built.receipts == [receipts.receipt_json(event=e) for e in events]
     assert len({r["purposes"][0]["proof"]["hash"] for r in built.receipts}) == 15
+    # data.json encodes the parts the receipts share once: the text is still json.dumps's, byte for byte.
+    assert export.data_json_text(built) == json.dumps(export.data_json(built), ensure_ascii=False)
 
 
 # --- Sources declared later --------------------------------------------------------------------
