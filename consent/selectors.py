@@ -1,6 +1,7 @@
 """Reads on contacts and consent: finding a contact, and may we reach them?"""
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
@@ -73,7 +74,17 @@ def contact_addresses(*, contact: Contact) -> dict[str, str]:
     return {"email": contact.email, "sms": contact.phone, "phone": contact.phone, "postal": postal}
 
 
-def is_suppressed(*, contact: Contact, channel: Channel) -> bool:
+def suppression_blocks(entries: Iterable[tuple[str, datetime]], *, granted_since: datetime | None) -> bool:
+    """Do these suppression entries (source, created_at) of one address block it? Every entry does,
+    except one left by an erasure once the person consents again after it: the entry is there to stop
+    a re-import or a re-subscription *without* a new consent (the one rule for check and audience)."""
+    for source, created_at in entries:
+        if source != SuppressionEntry.Source.ERASURE or granted_since is None or granted_since <= created_at:
+            return True
+    return False
+
+
+def is_suppressed(*, contact: Contact, channel: Channel, granted_since: datetime | None = None) -> bool:
     address = contact_addresses(contact=contact).get(channel.code, "")
     if not address:
         return False
@@ -81,7 +92,8 @@ def is_suppressed(*, contact: Contact, channel: Channel) -> bool:
         digest = suppression_digest(channel.code, address)
     except ValidationError:  # an address that no longer parses cannot match a normalised entry
         return False
-    return SuppressionEntry.objects.filter(channel=channel, digest=digest).exists()
+    entries = SuppressionEntry.objects.filter(channel=channel, digest=digest).values_list("source", "created_at")
+    return suppression_blocks(entries, granted_since=granted_since)
 
 
 def purpose_material_version(*, purpose: Purpose) -> int:
@@ -141,7 +153,8 @@ def consent_check(*, contact: Contact | None, purpose: Purpose, channel: Channel
         return no(Reason.CHANNEL_NOT_ALLOWED)
     if contact.restricted:
         return no(Reason.RESTRICTED)
-    if is_suppressed(contact=contact, channel=channel):
+    granted_since = since if consent_based and status == Action.GRANTED else None
+    if is_suppressed(contact=contact, channel=channel, granted_since=granted_since):
         return no(Reason.SUPPRESSED)
     if consent_based:
         if status == Action.GRANTED:
@@ -313,17 +326,28 @@ def audience_queryset(*, purpose: Purpose, channel: Channel, now: datetime | Non
     return contacts.only(*_AUDIENCE_FIELDS).order_by("pk")
 
 
-def _suppressed_digests(channel: Channel, addresses: dict[int, str]) -> tuple[dict[int, str], set[str]]:
-    """Each contact's suppression digest, and those of them on the channel's list (one query)."""
+def _suppressed_contacts(purpose: Purpose, channel: Channel, addresses: dict[int, str]) -> set[int]:
+    """The contacts of a chunk whose address the channel's suppression list blocks (two queries at
+    most: the entries, then the grant dates of the few contacts only an erasure entry names)."""
     digests: dict[int, str] = {}
     for contact_id, address in addresses.items():
         try:
             digests[contact_id] = suppression_digest(channel.code, address)
         except ValidationError:  # as is_suppressed: an address that no longer parses matches no entry
             continue
-    found = set(SuppressionEntry.objects.filter(channel=channel, digest__in=set(digests.values()))
-                .values_list("digest", flat=True)) if digests else set()
-    return digests, found
+    if not digests:
+        return set()
+    entries: dict[str, list[tuple[str, datetime]]] = {}
+    for digest, source, created_at in SuppressionEntry.objects.filter(
+            channel=channel, digest__in=set(digests.values())).values_list("digest", "source", "created_at"):
+        entries.setdefault(digest, []).append((source, created_at))
+    listed = {contact_id for contact_id, digest in digests.items() if digest in entries}
+    granted_since: dict[int, datetime] = {}
+    if listed and purpose.legal_basis == LegalBasis.CONSENT:
+        granted_since = dict(ConsentState.objects.filter(contact_id__in=listed, purpose=purpose, channel=channel,
+                                                         status=Action.GRANTED).values_list("contact_id", "since"))
+    return {contact_id for contact_id in listed
+            if suppression_blocks(entries[digests[contact_id]], granted_since=granted_since.get(contact_id))}
 
 
 def audience_rows(*, purpose: Purpose, channel: Channel, chunk_size: int = 2000, now: datetime | None = None):
@@ -336,9 +360,9 @@ def audience_rows(*, purpose: Purpose, channel: Channel, chunk_size: int = 2000,
 
     def flush(batch: list[Contact]):
         addresses = {c.pk: contact_addresses(contact=c).get(channel.code, "") for c in batch}
-        digests, suppressed = _suppressed_digests(channel, addresses)
+        suppressed = _suppressed_contacts(purpose, channel, addresses)
         for contact in batch:
-            if digests.get(contact.pk) in suppressed:
+            if contact.pk in suppressed:
                 continue
             yield {
                 "contact_id": contact.pk,
