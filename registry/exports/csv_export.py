@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import date, datetime
 
 from django.utils import timezone
@@ -260,9 +261,16 @@ def _row(organisation: Organisation | None, activity: ProcessingActivity) -> lis
     return [excel_safe(cell) for cell in row]
 
 
+# A phone number in E.164 (what consent.normalise stores) starts with "+" yet cannot carry a
+# formula: left as it is, so a mailing tool importing an SMS audience gets a usable number.
+_E164 = re.compile(r"\+[1-9][0-9]{5,14}")
+
+
 def excel_safe(value: str) -> str:
     """The cell as plain text for a spreadsheet: a leading apostrophe before a formula trigger.
     Every CSV this project writes for people to open (the register, the consent audience) uses it."""
+    if _E164.fullmatch(value):
+        return value
     return "'" + value if value.startswith(_FORMULA_TRIGGERS) else value
 
 

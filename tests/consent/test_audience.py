@@ -302,7 +302,9 @@ def test_csv_cells_that_a_spreadsheet_would_run_are_neutralised(newsletter, chan
     assert [(row["address"], row["external_ref"]) for row in postal] == [
         ("'" + value + " 75001 Paris", excel_safe(value.strip()))]
     sms = read(client.get(AUDIENCE, {"purpose": "newsletter", "channel": "sms"}))
-    assert [row["address"] for row in sms] == ["'+33612345678"]  # Excel would show 33612345678
+    # An E.164 number cannot hold a formula: kept usable for the mailing tool that imports it.
+    assert [row["address"] for row in sms] == ["+33612345678"]
+    assert excel_safe("+33612345678") == "+33612345678" and excel_safe("+1+2") == "'+1+2"
     for row in sms + postal:
         assert row["external_ref"].startswith("'") or not row["external_ref"].startswith(("=", "+", "-", "@"))
         assert row["unsubscribe_url"].startswith("http") and str(row["contact_id"]).isdigit()
