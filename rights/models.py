@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 from simple_history.models import HistoricalRecords
 
 from consent.models import Contact
@@ -44,9 +45,10 @@ class Status(models.TextChoices):
     IN_PROGRESS = "in_progress", _("In progress")
     AWAITING_REQUESTER = "awaiting_requester", _("Awaiting the requester")
     COMPLETED = "completed", _("Completed")
-    REJECTED = "rejected", _("Rejected")
-    WITHDRAWN = "withdrawn", _("Withdrawn")
-    EXPIRED = "expired", _("Expired")
+    REJECTED = "rejected", pgettext_lazy("rights request status", "Rejected")
+    # Contexts: the same English words are consent statuses elsewhere, with other French words.
+    WITHDRAWN = "withdrawn", pgettext_lazy("rights request status", "Withdrawn")
+    EXPIRED = "expired", pgettext_lazy("rights request status", "Expired")
 
 
 OPEN_STATUSES = (Status.RECEIVED, Status.AWAITING_VERIFICATION, Status.VERIFIED, Status.IN_PROGRESS,
@@ -82,8 +84,8 @@ class Capacity(models.TextChoices):
 class MandateStatus(models.TextChoices):
     NOT_REQUIRED = "not_required", _("Not required")
     TO_CHECK = "to_check", _("To check")
-    ACCEPTED = "accepted", _("Accepted")
-    REFUSED = "refused", _("Refused")
+    ACCEPTED = "accepted", pgettext_lazy("proof of mandate", "Accepted")
+    REFUSED = "refused", pgettext_lazy("proof of mandate", "Refused")
 
 
 class RejectionReason(models.TextChoices):
@@ -268,7 +270,7 @@ class RectificationChange(models.Model):
     class Decision(models.TextChoices):
         PENDING = "pending", _("To decide")
         APPLIED = "applied", _("Applied")
-        REFUSED = "refused", _("Refused")
+        REFUSED = "refused", pgettext_lazy("requested correction", "Refused")
 
     request = models.ForeignKey(RightsRequest, on_delete=models.CASCADE, related_name="rectifications")
     field = models.CharField(_("field"), max_length=50)
