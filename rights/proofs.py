@@ -122,6 +122,7 @@ def _context(request: RightsRequest, kind: str) -> dict[str, Any]:
         "anonymous": anonymous,
         "email_hash": email_hash(request),
         "is_open": request.is_open,
+        "proof_title": ProofKind(kind).label,
     }
     if kind == ProofKind.CERTIFICATE:
         sources, kept = _job_counts(request)
