@@ -433,6 +433,14 @@ def rights_request_fulfil(*, request: RightsRequest, by: AbstractBaseUser | None
     if request.kind == Kind.RECTIFICATION and request.rectifications.filter(
             decision=RectificationChange.Decision.PENDING).exists():
         raise ValidationError({"rectifications": [_("Decide every requested correction first.")]})
+    if request.kind == Kind.OBJECTION:
+        from .fulfilment.objection import decisions_missing
+
+        missing = decisions_missing(request)
+        if missing:
+            raise ValidationError({"purposes": [
+                _("The DPO must first decide whether compelling legitimate grounds override the objection "
+                  "(Art. 21(1)) for: %(purposes)s.") % {"purposes": ", ".join(str(p) for p in missing)}]})
     running = Job.objects.filter(kind=FULFIL_JOB_KIND, params__request_id=request.pk,
                                  status__in=[Job.Status.PENDING, Job.Status.RUNNING]).first()
     if running is not None:

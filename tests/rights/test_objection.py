@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import translation
 
 from consent import services as consent_services
 from consent.models import ConsentEvent
 from consent.selectors import consent_check
+from registry import services as registry_services
 from registry.models import Channel, DataSubjectCategory, Job
 from rights import services
 from rights.fulfilment import objection
@@ -81,13 +83,23 @@ def test_objection_follows_the_legal_basis(basis, contact, channels, customer, s
     treatment, expected = EXPECTED[basis]
     assert objection.treatment(purpose) == treatment
     request = objection_request([purpose])
-    job = run_fulfilment(request, by=staff_user, capture=django_capture_on_commit_callbacks)
     if treatment == "decision":
-        # Art. 21(1): the job refuses to run until the DPO weighed the grounds.
+        with translation.override("en"), pytest.raises(ValidationError) as refused:
+            services.rights_request_fulfil(request=request, by=staff_user)  # refused up front: no job
+        assert "The DPO must first decide" in str(refused.value.message_dict["purposes"])
+        assert not Job.objects.filter(kind="rights_fulfil").exists()
+        # Even a job started otherwise (an older queue, a script) refuses to act without the decision.
+        with django_capture_on_commit_callbacks(execute=True):
+            job = registry_services.job_create(kind="rights_fulfil", params={"request_id": request.pk})
+        job.refresh_from_db()
+    else:
+        job = run_fulfilment(request, by=staff_user, capture=django_capture_on_commit_callbacks)
+    if treatment == "decision":
+        # Art. 21(1): nothing runs until the DPO weighed the grounds; the job checks again itself.
         assert job.status == Job.Status.FAILED and "The DPO must first decide" in job.error
         assert events(contact, purpose) == []
         request.refresh_from_db()
-        assert request.status == Status.IN_PROGRESS
+        assert request.status == Status.VERIFIED
         services.rights_request_decide_objection(request=request, purpose=purpose, overriding_grounds=False,
                                                  reason="", by=dpo_user)
         job = run_fulfilment(request, by=staff_user, capture=django_capture_on_commit_callbacks)
