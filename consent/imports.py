@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from registry.job_kinds import ProgressReporter, job_handler
@@ -257,22 +257,93 @@ def idempotency_key(job: Job, line: int) -> str:
     return f"import:{job.pk}:{line}"
 
 
-def write_row(*, job: Job, row: ImportRow, file_name: str) -> bool:
-    """Append one line through consent_record (contact via contact_get_or_create). True when a
-    new event was written, False when this line's event already existed (a replay)."""
+def _event_request(*, job: Job, row: ImportRow, file_name: str, contact: Any) -> Any:
     from . import services
 
-    contact, _created = services.contact_get_or_create(
-        email=row.email, phone=row.phone, first_name=row.first_name, last_name=row.last_name,
-        source=row.source or f"import:{file_name}"[:255],
-    )
     note = f"Imported from {file_name}, line {row.line}; source: {row.source or '—'}; method: {row.method}."
-    recorded = services.consent_record(
+    return services.EventRequest(
         contact=contact, purpose=row.purpose, channel=row.channel, action=row.action, method=row.method,
         effective_at=row.effective_at, recorded_by=job.requested_by, collection_form=f"import:{file_name}"[:80],
         evidence_note=note, idempotency_key=idempotency_key(job, row.line),
     )
+
+
+def _contact_defaults(row: ImportRow, file_name: str) -> dict[str, Any]:
+    return {"first_name": row.first_name, "last_name": row.last_name,
+            "source": row.source or f"import:{file_name}"[:255]}
+
+
+def write_row(*, job: Job, row: ImportRow, file_name: str, batch: _Batch | None = None) -> bool:
+    """Append one line through consent_record (contact via contact_get_or_create). True when a
+    new event was written, False when this line's event already existed (a replay).
+
+    With a ``batch``, the line is only added to it (its contact found or planned there); the
+    batch writes its lines together (:meth:`_Batch.write`) and this returns True."""
+    from . import services
+
+    if batch is not None:
+        batch.add(job=job, row=row, file_name=file_name)
+        return True
+    contact, _created = services.contact_get_or_create(email=row.email, phone=row.phone,
+                                                       **_contact_defaults(row, file_name))
+    recorded = services.consent_record(**vars(_event_request(job=job, row=row, file_name=file_name, contact=contact)))
     return recorded.created
+
+
+class _BatchRefused(Exception):
+    """A line of the batch cannot be written as planned: write the batch line by line instead."""
+
+
+class _Batch:
+    """The lines of one batch written together: their contacts read in two queries (by email,
+    then by phone, as contact_get_or_create looks them up), the missing ones created together,
+    then every event appended by ``consent_record_many`` (one hold of the ledger's lock)."""
+
+    def __init__(self, rows: list[ImportRow]) -> None:
+        from .models import Contact
+
+        emails = {row.email for row in rows if row.email}
+        phones = {row.phone for row in rows if row.phone}
+        self.by_email: dict[str, Contact] = (
+            {contact.email: contact for contact in Contact.objects.filter(email__in=emails)} if emails else {})
+        self.by_phone: dict[str, Contact] = {}
+        if phones:
+            for contact in Contact.objects.filter(phone__in=phones).order_by("pk"):  # the oldest per phone
+                self.by_phone.setdefault(contact.phone, contact)
+        self.new_contacts: list[Contact] = []
+        self.requests: list[Any] = []
+
+    def add(self, *, job: Job, row: ImportRow, file_name: str) -> None:
+        from .models import Contact
+
+        contact = (self.by_email.get(row.email) if row.email else None) or (
+            self.by_phone.get(row.phone) if row.phone else None)
+        if contact is None:
+            contact = Contact(email=row.email, phone=row.phone, external_ref="", **_contact_defaults(row, file_name))
+            try:  # what contact_create checks but uniqueness, which the look-ups above settled
+                contact.full_clean(validate_unique=False, validate_constraints=False)
+            except ValidationError:
+                raise _BatchRefused() from None
+            self.new_contacts.append(contact)
+            if row.email:
+                self.by_email[row.email] = contact
+            if row.phone:
+                self.by_phone.setdefault(row.phone, contact)
+        self.requests.append(_event_request(job=job, row=row, file_name=file_name, contact=contact))
+
+    def write(self) -> None:
+        from simple_history.utils import bulk_create_with_history
+
+        from . import services
+        from .models import Contact
+
+        if self.new_contacts:
+            bulk_create_with_history(self.new_contacts, Contact)
+            if any(contact.pk is None for contact in self.new_contacts):  # pragma: no cover - no RETURNING
+                raise _BatchRefused()
+        outcomes = services.consent_record_many(self.requests)
+        if any(isinstance(outcome, ValidationError) for outcome in outcomes):
+            raise _BatchRefused()
 
 
 def _save_counts(job: Job) -> None:
@@ -291,12 +362,21 @@ def write_rows(*, job: Job, rows: list[ImportRow], file_name: str, report: Progr
     for start in range(0, len(pending), batch_size):
         batch = pending[start:start + batch_size]
         with transaction.atomic():
-            for row in batch:
-                try:
-                    with transaction.atomic():
-                        write_row(job=job, row=row, file_name=file_name)
-                except ValidationError as exc:
-                    write_rejected[row.line] = "refused when written: " + " ".join(exc.messages)
+            try:
+                with transaction.atomic():  # the whole batch at once, when every line goes through
+                    together = _Batch(batch)
+                    for row in batch:
+                        write_row(job=job, row=row, file_name=file_name, batch=together)
+                    together.write()
+            except (_BatchRefused, IntegrityError):
+                # A line refused at write time, or a contact created meanwhile: line by line,
+                # each in its own savepoint, so the refused line alone is rolled back and reported.
+                for row in batch:
+                    try:
+                        with transaction.atomic():
+                            write_row(job=job, row=row, file_name=file_name)
+                    except ValidationError as exc:
+                        write_rejected[row.line] = "refused when written: " + " ".join(exc.messages)
             job.counts["last_row"] = batch[-1].line
             _save_counts(job)
         done += len(batch)

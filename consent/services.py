@@ -158,8 +158,10 @@ def purpose_notice_text(*, purpose: Purpose, language: str) -> str:
 
 
 def consent_rule_errors(*, contact: Contact, purpose: Purpose, channel: Channel, action: str, method: str,
-                        effective_at: datetime, current: ConsentState | None) -> dict[str, list[str]]:
-    """Why this event may not be recorded (empty when it may)."""
+                        effective_at: datetime, current: ConsentState | None,
+                        channel_ids: set[int] | None = None) -> dict[str, list[str]]:
+    """Why this event may not be recorded (empty when it may). ``channel_ids``: the purpose's
+    channels when the caller already read them."""
     errors: dict[str, list[str]] = {}
 
     def add(field: str, message: str) -> None:
@@ -173,7 +175,7 @@ def consent_rule_errors(*, contact: Contact, purpose: Purpose, channel: Channel,
         return errors
     if contact.anonymised_at:
         add("contact", _("This contact was anonymised."))
-    if not purpose.channels.filter(pk=channel.pk).exists():
+    if not (channel.pk in channel_ids if channel_ids is not None else purpose.channels.filter(pk=channel.pk).exists()):
         add("channel", _("The purpose %(purpose)s does not use the channel %(channel)s.")
             % {"purpose": purpose.slug, "channel": channel.code})
     if action in SYSTEM_ACTIONS:
@@ -206,7 +208,46 @@ class Recorded:
     created: bool
 
 
-@transaction.atomic
+@dataclass
+class EventRequest:
+    """The arguments of one ``consent_record`` call, for ``consent_record_many``."""
+
+    contact: Contact
+    purpose: Purpose
+    channel: Channel
+    action: str
+    method: str
+    effective_at: datetime | None = None
+    recorded_by: AbstractBaseUser | None = None
+    collection_form: str = ""
+    notice_text: str | None = None
+    language: str | None = None
+    evidence_ip: str | None = None
+    evidence_user_agent: str = ""
+    evidence_note: str = ""
+    evidence_document: UploadedFile | None = None
+    idempotency_key: str | None = None
+
+
+class _WriteCache:
+    """Look-ups that do not change within one append transaction: the channels of each purpose
+    and the notices by their hash."""
+
+    def __init__(self) -> None:
+        self.purpose_channels: dict[int, set[int]] = {}
+        self.notices: dict[tuple[str, str], Notice] = {}
+
+    def channel_ids(self, purpose: Purpose) -> set[int]:
+        if purpose.pk not in self.purpose_channels:
+            self.purpose_channels[purpose.pk] = set(purpose.channels.values_list("pk", flat=True))
+        return self.purpose_channels[purpose.pk]
+
+    def notice(self, *, text: str, language: str) -> Notice:
+        if (language, text) not in self.notices:
+            self.notices[(language, text)] = notice_for(text=text, language=language)
+        return self.notices[(language, text)]
+
+
 def consent_record(
     *,
     contact: Contact,
@@ -230,32 +271,115 @@ def consent_record(
     With an ``idempotency_key`` already used by the same ``recorded_by`` (each API client has its
     own keys), returns the first event instead of a second one.
     The notice shown is stored in full (``notice_text``, or else the purpose's current text in
-    the contact's language) for actions that follow from a notice."""
-    ledger.lock_for_append()
-    recorded_by = recorded_by if getattr(recorded_by, "pk", None) else None
-    if idempotency_key:
-        first = ConsentEvent.objects.filter(idempotency_key=idempotency_key, recorded_by=recorded_by).first()
-        if first is not None:
-            return Recorded(first, False)
-    now = timezone.now()
-    effective_at = effective_at or now
-    current = ConsentState.objects.select_for_update().filter(contact=contact, purpose=purpose, channel=channel).first()
-    errors = consent_rule_errors(contact=contact, purpose=purpose, channel=channel, action=action, method=method,
-                                 effective_at=effective_at, current=current)
-    if errors:
-        raise ValidationError(errors)
+    the contact's language) for actions that follow from a notice. One transaction (that of
+    ``consent_record_many``)."""
+    request = EventRequest(
+        contact=contact, purpose=purpose, channel=channel, action=action, method=method, effective_at=effective_at,
+        recorded_by=recorded_by, collection_form=collection_form, notice_text=notice_text, language=language,
+        evidence_ip=evidence_ip, evidence_user_agent=evidence_user_agent, evidence_note=evidence_note,
+        evidence_document=evidence_document, idempotency_key=idempotency_key,
+    )
+    outcome = consent_record_many([request])[0]
+    if isinstance(outcome, ValidationError):
+        raise outcome
+    return outcome
 
+
+@transaction.atomic
+def consent_record_many(requests: list[EventRequest]) -> list[Recorded | ValidationError]:
+    """Append many events in one transaction, in order, under one hold of the append lock: what
+    ``consent_record`` does for each, with the same rules, chain and current consent, but reading
+    the ledger's tail, the idempotency keys and the current states once and writing the events and
+    the states in bulk. Returns, per request, its ``Recorded`` or the ``ValidationError`` that
+    refused it (a refused request writes nothing; the others are written)."""
+    ledger.lock_for_append()
+    cache = _WriteCache()
+    results: list[Recorded | ValidationError | None] = [None] * len(requests)
+    authors = [request.recorded_by if getattr(request.recorded_by, "pk", None) else None for request in requests]
+
+    # Idempotency: the first event of each (key, author), in the ledger or earlier in this call.
+    firsts: dict[tuple[str, int | None], ConsentEvent] = {}
+    keys = {request.idempotency_key for request in requests if request.idempotency_key}
+    if keys:
+        for event in ConsentEvent.objects.filter(idempotency_key__in=keys).order_by("sequence"):
+            firsts.setdefault((event.idempotency_key, event.recorded_by_id), event)
+
+    # The current consent of every pair written, locked for the transaction (with a single pair,
+    # exactly its row; with many, the rows of their contacts x purposes x channels).
+    triples = {(request.contact.pk, request.purpose.pk, request.channel.pk) for request in requests}
+    states: dict[tuple[int, int, int], ConsentState] = {}
+    if triples:
+        contact_ids, purpose_ids, channel_ids = (set(ids) for ids in zip(*triples))
+        rows = ConsentState.objects.select_for_update().filter(
+            contact_id__in=contact_ids, purpose_id__in=purpose_ids, channel_id__in=channel_ids)
+        for state in rows:
+            if (state.contact_id, state.purpose_id, state.channel_id) in triples:
+                states[(state.contact_id, state.purpose_id, state.channel_id)] = state
+    current: dict[tuple[int, int, int], StateValue | None] = {
+        triple: (StateValue(s.status, s.purpose_version, s.since, s.expires_at, s.last_event_id)
+                 if (s := states.get(triple)) is not None else None)
+        for triple in triples
+    }
+
+    last = ConsentEvent.objects.order_by("-sequence").only("sequence", "hash").first()
+    sequence = last.sequence if last else 0
+    previous_hash = last.hash if last else ledger.GENESIS_HASH
+    pending: list[tuple[int, ConsentEvent, tuple[int, int, int]]] = []
+    for index, request in enumerate(requests):
+        recorded_by = authors[index]
+        key = request.idempotency_key
+        if key:
+            first = firsts.get((key, getattr(recorded_by, "pk", None)))
+            if first is not None:
+                results[index] = Recorded(first, False)
+                continue
+        triple = (request.contact.pk, request.purpose.pk, request.channel.pk)
+        event = _event_for(request, recorded_by=recorded_by, current=current[triple], cache=cache)
+        if isinstance(event, ValidationError):
+            results[index] = event
+            continue
+        sequence += 1
+        event.sequence = sequence
+        event.previous_hash = previous_hash
+        event.hash = previous_hash = ledger.event_hash(event, previous_hash)
+        if key:
+            firsts[(key, getattr(recorded_by, "pk", None))] = event
+        # What the next request on this pair is checked against (its last_event_id waits for the pk).
+        current[triple] = apply_event(current[triple], event, validity_months=request.purpose.consent_validity_months)
+        pending.append((index, event, triple))
+
+    if pending:
+        ConsentEvent.objects.bulk_create([event for _index, event, _triple in pending])
+        _states_apply(requests, pending, states)
+    for index, event, _triple in pending:
+        results[index] = Recorded(event, True)
+    return results  # type: ignore[return-value]
+
+
+def _event_for(request: EventRequest, *, recorded_by, current, cache: _WriteCache) -> ConsentEvent | ValidationError:
+    """The event of one request (without its place in the chain), or why it is refused."""
+    contact, purpose, channel, action = request.contact, request.purpose, request.channel, request.action
+    now = timezone.now()
+    effective_at = request.effective_at or now
+    errors = consent_rule_errors(contact=contact, purpose=purpose, channel=channel, action=action,
+                                 method=request.method, effective_at=effective_at, current=current,
+                                 channel_ids=cache.channel_ids(purpose))
+    if errors:
+        return ValidationError(errors)
+    evidence_ip = request.evidence_ip
     if evidence_ip:
         try:  # one canonical form, the one the database gives back, so the digest re-verifies
             evidence_ip = str(ipaddress.ip_address(str(evidence_ip).strip()))
         except ValueError:
-            raise ValidationError({"evidence_ip": [_("Enter a valid IPv4 or IPv6 address.")]})
-    language = language or contact.language or "fr"
+            return ValidationError({"evidence_ip": [_("Enter a valid IPv4 or IPv6 address.")]})
+    language = request.language or contact.language or "fr"
     notice = None
-    if notice_text is not None or action in (Action.PENDING, Action.GRANTED, Action.REFUSED):
-        text = notice_text if notice_text is not None else purpose_notice_text(purpose=purpose, language=language)
-        notice = notice_for(text=text, language=language)
+    if request.notice_text is not None or action in (Action.PENDING, Action.GRANTED, Action.REFUSED):
+        text = (request.notice_text if request.notice_text is not None
+                else purpose_notice_text(purpose=purpose, language=language))
+        notice = cache.notice(text=text, language=language)
 
+    evidence_document = request.evidence_document
     document_sha = ""
     if evidence_document is not None:
         hasher = hashlib.sha256()
@@ -263,42 +387,46 @@ def consent_record(
             hasher.update(chunk)
         document_sha = hasher.hexdigest()
         evidence_document.seek(0)
-
-    last = ConsentEvent.objects.order_by("-sequence").only("sequence", "hash").first()
+    user_agent = (request.evidence_user_agent or "")[:512]
     event = ConsentEvent(
-        sequence=(last.sequence + 1) if last else 1,
-        previous_hash=last.hash if last else ledger.GENESIS_HASH,
         contact=contact, purpose=purpose, purpose_version=purpose.version, channel=channel,
-        action=action, method=method, effective_at=effective_at, recorded_at=now, notice=notice,
-        collection_form=collection_form, recorded_by=recorded_by,
-        evidence_ip=evidence_ip or None, evidence_user_agent=(evidence_user_agent or "")[:512],
-        evidence_note=evidence_note or "", idempotency_key=idempotency_key or None,
-        evidence_digest=ledger.evidence_digest(ip=evidence_ip, user_agent=(evidence_user_agent or "")[:512],
-                                               note=evidence_note or "", document_sha256=document_sha),
+        action=action, method=request.method, effective_at=effective_at, recorded_at=now, notice=notice,
+        collection_form=request.collection_form, recorded_by=recorded_by,
+        evidence_ip=evidence_ip or None, evidence_user_agent=user_agent,
+        evidence_note=request.evidence_note or "", idempotency_key=request.idempotency_key or None,
+        evidence_digest=ledger.evidence_digest(ip=evidence_ip, user_agent=user_agent,
+                                               note=request.evidence_note or "", document_sha256=document_sha),
     )
     if evidence_document is not None:
         event.evidence_document.save(evidence_document.name, evidence_document, save=False)
-    event.hash = ledger.event_hash(event, event.previous_hash)
-    event.save()
-    _state_apply(current, event, contact=contact, purpose=purpose, channel=channel)
-    return Recorded(event, True)
+    return event
 
 
-def _state_apply(current: ConsentState | None, event: ConsentEvent, *, contact: Contact, purpose: Purpose,
-                 channel: Channel) -> None:
-    before = None
-    if current is not None:
-        before = StateValue(current.status, current.purpose_version, current.since, current.expires_at,
-                            current.last_event_id)
-    after = apply_event(before, event, validity_months=purpose.consent_validity_months)
-    if after is before:
-        return
-    values = {"status": after.status, "purpose_version": after.purpose_version, "since": after.since,
-              "expires_at": after.expires_at, "last_event_id": after.last_event_id}
-    if current is None:
-        ConsentState.objects.create(contact=contact, purpose=purpose, channel=channel, **values)
-    else:
-        ConsentState.objects.filter(pk=current.pk).update(**values)
+STATE_FIELDS = ("status", "purpose_version", "since", "expires_at", "last_event")
+
+
+def _states_apply(requests: list[EventRequest], pending, states: dict) -> None:
+    """Fold the new events, in order, into the current consent of their pairs; one upsert."""
+    after: dict[tuple[int, int, int], StateValue | None] = {}
+    changed: dict[tuple[int, int, int], EventRequest] = {}
+    for index, event, triple in pending:
+        state = states.get(triple)
+        before = after[triple] if triple in after else (
+            StateValue(state.status, state.purpose_version, state.since, state.expires_at, state.last_event_id)
+            if state is not None else None)
+        value = apply_event(before, event, validity_months=requests[index].purpose.consent_validity_months)
+        after[triple] = value
+        if value is not before:
+            changed[triple] = requests[index]
+    rows = []
+    for triple, request in changed.items():
+        value = after[triple]
+        rows.append(ConsentState(contact=request.contact, purpose=request.purpose, channel=request.channel,
+                                 status=value.status, purpose_version=value.purpose_version, since=value.since,
+                                 expires_at=value.expires_at, last_event_id=value.last_event_id))
+    if rows:
+        ConsentState.objects.bulk_create(rows, update_conflicts=True, unique_fields=["contact", "purpose", "channel"],
+                                         update_fields=list(STATE_FIELDS))
 
 
 def consent_expire_due(*, now: datetime | None = None) -> int:
