@@ -5,7 +5,11 @@ marketing purpose x channel pairs, with the API token of the ``integration`` use
 in-process through the whole Django/DRF stack (``django.test.Client``), and over real HTTP to
 gunicorn (one process, one thread, keep-alive) on 127.0.0.1. Baselines measured in the same run: the
 same lookup in plain SQL (contact by email joined to its current-consent row) and a bare Django view
-(``/bench/ping/``, the same middleware, no query) so the ratio shows what the check itself adds.
+(``/bench/ping/``, the same middleware, no query) and a bare DRF view with the app's token authentication
+and permission (``/bench/drf-ping/``), so the ratios show what the check itself adds.
+A "what-if" view that is NOT app code (``/bench/what-if-check/``, bench/_common/views.py) gives the same
+answers (checked on 300 cases) from one query plus the suppression lookup instead of the API's ten, to
+size the fix bench/README.md proposes.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/dpodesk \\
         .venv/bin/python bench/consent_check.py [--requests 3000] [--no-http] [--smoke]
@@ -42,11 +46,10 @@ def main() -> None:
 def run(bench, args) -> None:
     from urllib.parse import urlencode
 
+    import consent_data
     from django.db import connection
 
     from registry.models import Channel, Purpose
-
-    import consent_data
 
     rng = random.Random(7)
     pairs = [(Purpose.objects.get(slug=slug), Channel.objects.get(code=code)) for slug, code, _w in consent_data.PAIRS]
@@ -77,8 +80,20 @@ def run(bench, args) -> None:
         assert response.status_code == 200, (response.status_code, response.content[:300])
         response.json()
 
+    def what_if_path(purpose, channel, email):
+        return "/bench/what-if-check/?" + urlencode({"purpose": purpose.slug, "channel": channel.code, "email": email})
+
+    def client_what_if(purpose, channel, email):
+        response = client.get(what_if_path(purpose, channel, email))
+        assert response.status_code == 200, (response.status_code, response.content[:300])
+        response.json()
+
     def client_ping(*_case):
         response = client.get("/bench/ping/")
+        assert response.status_code == 200
+
+    def client_drf_ping(*_case):
+        response = client.get("/bench/drf-ping/")
         assert response.status_code == 200
 
     def sql_check(purpose, channel, email):
@@ -86,19 +101,27 @@ def run(bench, args) -> None:
             cursor.execute(SQL_LOOKUP, [purpose.pk, channel.pk, email])
             cursor.fetchall()
 
+    # The what-if view must answer exactly as the API.
+    for case in cases(min(300, args.requests)):
+        app_answer = client.get(api_path(*case)).json()
+        what_if_answer = client.get(what_if_path(*case)).json()
+        assert app_answer == what_if_answer, (case[0].slug, case[1].code, case[2], app_answer, what_if_answer)
+
     results = {}
     series = cases(args.requests)
     # Interleaved in blocks so the three series share the machine's noise.
-    for name, function in (("plain SQL lookup (baseline)", sql_check), ("bare Django view, in-process", client_ping),
-                           ("API consent/check, in-process", client_check)):
+    in_process = (("plain SQL lookup (baseline)", sql_check), ("bare Django view, in-process", client_ping),
+                  ("DRF view, token + permission only, in-process", client_drf_ping),
+                  ("API consent/check, in-process", client_check),
+                  ("what-if (not app code): 1 query, in-process", client_what_if))
+    for name, function in in_process:
         timed(function, cases(warmup))
         results[name] = []
     block = 100
     for start in range(0, len(series), block):
         part = series[start:start + block]
-        results["plain SQL lookup (baseline)"] += timed(sql_check, part)
-        results["bare Django view, in-process"] += timed(client_ping, part)
-        results["API consent/check, in-process"] += timed(client_check, part)
+        for name, function in in_process:
+            results[name] += timed(function, part)
 
     if not args.no_http:
         http_headers = {"Authorization": f"Token {token}", "Accept": "application/json"}
@@ -111,14 +134,20 @@ def run(bench, args) -> None:
                 status, _body = server.get("/bench/ping/")
                 assert status == 200
 
-            timed(http_check, cases(warmup))
-            timed(http_ping, cases(warmup))
-            results["bare Django view, HTTP (gunicorn)"] = []
-            results["API consent/check, HTTP (gunicorn)"] = []
+            def http_what_if(purpose, channel, email):
+                status, body = server.get(what_if_path(purpose, channel, email), http_headers)
+                assert status == 200, (status, body[:300])
+
+            over_http = (("bare Django view, HTTP (gunicorn)", http_ping),
+                         ("API consent/check, HTTP (gunicorn)", http_check),
+                         ("what-if (not app code): 1 query, HTTP", http_what_if))
+            for name, function in over_http:
+                timed(function, cases(warmup))
+                results[name] = []
             for start in range(0, len(series), block):
                 part = series[start:start + block]
-                results["bare Django view, HTTP (gunicorn)"] += timed(http_ping, part)
-                results["API consent/check, HTTP (gunicorn)"] += timed(http_check, part)
+                for name, function in over_http:
+                    results[name] += timed(function, part)
     del headers
 
     base = _common.summary_ms(results["plain SQL lookup (baseline)"])

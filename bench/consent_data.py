@@ -29,7 +29,7 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import _common
 
@@ -112,7 +112,7 @@ def _columns(model, provided: list[str]) -> tuple[list[str], str]:
             continue
         if not field.has_default() and not field.null:
             if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-                value = datetime.now(timezone.utc)
+                value = datetime.now(UTC)
             elif field.blank and field.get_internal_type() in ("CharField", "TextField", "FileField", "SlugField",
                                                                "EmailField"):
                 value = ""
@@ -163,9 +163,24 @@ def _secondary_ddl(cursor) -> tuple[list[str], list[str]]:
 class _Event:
     """What consent.ledger.event_hash and consent.state.apply_event read from an event."""
 
-    __slots__ = ("pk", "sequence", "contact_id", "purpose_id", "purpose_version", "channel_id", "action", "method",
-                 "effective_at", "recorded_at", "notice_id", "notice", "collection_form", "recorded_by_id",
-                 "evidence_digest", "idempotency_key")
+    __slots__ = (
+        "action",
+        "channel_id",
+        "collection_form",
+        "contact_id",
+        "effective_at",
+        "evidence_digest",
+        "idempotency_key",
+        "method",
+        "notice",
+        "notice_id",
+        "pk",
+        "purpose_id",
+        "purpose_version",
+        "recorded_at",
+        "recorded_by_id",
+        "sequence",
+    )
 
 
 class _Notice:
@@ -198,7 +213,7 @@ def _register():
     return purposes, channels, categories, notices, dpo.pk
 
 
-def _writer(connection, statements: dict[str, str], chunks: "queue.Queue", failure: list) -> None:
+def _writer(connection, statements: dict[str, str], chunks: queue.Queue, failure: list) -> None:
     """Send each chunk's COPYs while the generator computes the next one."""
     try:
         with connection.cursor() as cursor:
@@ -209,7 +224,7 @@ def _writer(connection, statements: dict[str, str], chunks: "queue.Queue", failu
                 for table, payload in chunk:
                     with cursor.copy(statements[table]) as copy:
                         copy.write(payload)
-    except BaseException as exc:  # reported by the generator thread
+    except BaseException as exc:  # noqa: BLE001 - handed to the generator thread, which raises it
         failure.append(exc)
         while chunks.get() is not None:  # let the producer finish
             pass
@@ -270,9 +285,9 @@ def generate(*, database: str, contacts: int, events_per_contact: int, seed: int
         return value
 
     rng = random.Random(seed)
-    now = dj_timezone.now().astimezone(timezone.utc).replace(microsecond=0)
+    now = dj_timezone.now().astimezone(UTC).replace(microsecond=0)
     now_us = int(now.timestamp()) * 1_000_000
-    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
     day_us = 86_400 * 1_000_000
     category_ids = [[categories[code] for code in mix] for mix in CATEGORY_MIX]
     event_hash = ledger.event_hash
@@ -478,6 +493,22 @@ def _read_marker(database: str):
             f"SELECT contacts, events_per_contact, events, states, seconds, setup_seconds FROM {MARKER}").fetchone()
 
 
+def _migrate_if_needed(*, verbose: bool) -> None:
+    """A kept dataset follows the app's schema: migrations added since it was built are applied."""
+    from django.core.management import call_command
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    plan = executor.migration_plan(executor.loader.graph.leaf_nodes())
+    if plan:
+        started = time.perf_counter()
+        call_command("migrate", verbosity=0)
+        if verbose:
+            names = ", ".join(f"{migration.app_label}.{migration.name}" for migration, _backwards in plan)
+            print(f"dataset: applied {names} ({time.perf_counter() - started:.1f} s)", flush=True)
+
+
 def ensure_dataset(*, database: str, contacts: int, events_per_contact: int, regenerate: bool = False,
                    verbose: bool = True) -> Dataset:
     """The scratch database with this dataset: reused when it already holds it, else built."""
@@ -490,6 +521,7 @@ def ensure_dataset(*, database: str, contacts: int, events_per_contact: int, reg
         if marker and marker[0] == contacts and marker[1] == events_per_contact:
             if verbose:
                 print(f"dataset: reusing {database} ({marker[0]:,} contacts, {marker[2]:,} events)", flush=True)
+            _migrate_if_needed(verbose=verbose)
             return Dataset(database, marker[0], marker[1], marker[2], marker[3], marker[4], marker[5], reused=True)
     _common.drop_database(database)
     _common.create_database(database)
@@ -516,9 +548,12 @@ def ensure_dataset(*, database: str, contacts: int, events_per_contact: int, reg
     return dataset
 
 
-def verify(*, sample: int | None = None) -> tuple[int, int]:
-    """The checks the app itself would run: the ledger's hash chain (verify_consent_ledger) and every
-    ConsentState row equal to consent.state.fold over its events. Returns (events, states) checked."""
+def verify(*, generated_events: int) -> tuple[int, int, list]:
+    """The checks the app itself would run: the ledger's hash chain (verify_consent_ledger, every event,
+    the app's own appended ones included) and every ConsentState row equal to consent.state.fold over
+    its events. A row the generator wrote (its last event is a generated one) must match, or this
+    exits; rows the app wrote since (the writing benchmarks) that do not match are returned as
+    findings. Returns (events verified, rows checked, [(row, app's value, fold's value)])."""
     import re
 
     from django.core.management import call_command
@@ -532,10 +567,9 @@ def verify(*, sample: int | None = None) -> tuple[int, int]:
     checked_events = int(re.search(r"verified: (\d+)", out.getvalue()).group(1))
     validity = dict(Purpose.objects.values_list("pk", "consent_validity_months"))
     states = ConsentState.objects.order_by("contact_id", "purpose_id", "channel_id")
-    if sample:
-        states = states.filter(contact_id__lte=sample)
     checked = 0
     batch: list[ConsentState] = []
+    app_mismatches: list = []
 
     def check(batch):
         ids = {s.contact_id for s in batch}
@@ -549,7 +583,9 @@ def verify(*, sample: int | None = None) -> tuple[int, int]:
             got = (state.status, state.purpose_version, state.since, state.expires_at, state.last_event_id)
             if value is None or got != (value.status, value.purpose_version, value.since, value.expires_at,
                                         value.last_event_id):
-                raise SystemExit(f"consent_data: state {state.pk} {got} is not the fold of its events ({value})")
+                if state.last_event_id <= generated_events:
+                    raise SystemExit(f"consent_data: state {state.pk} {got} is not the fold of its events ({value})")
+                app_mismatches.append((state.pk, got, value))
         if grouped:
             raise SystemExit(f"consent_data: events without a current-consent row: {list(grouped)[:3]}")
 
@@ -562,7 +598,7 @@ def verify(*, sample: int | None = None) -> tuple[int, int]:
     if batch:
         check(batch)
         checked += len(batch)
-    return checked_events, checked
+    return checked_events, checked, app_mismatches
 
 
 def main() -> None:
@@ -576,9 +612,14 @@ def main() -> None:
         dataset = bench.dataset
         if bench.smoke or args.verify:
             started = time.perf_counter()
-            events, states = verify()
+            events, states, app_mismatches = verify(generated_events=dataset.events)
             print(f"verified: ledger chain of {events:,} events intact (verify_consent_ledger); {states:,} "
-                  f"current-consent rows equal the fold of their events ({time.perf_counter() - started:.1f} s)")
+                  f"current-consent rows checked against the fold of their events, every generated one equal "
+                  f"({time.perf_counter() - started:.1f} s)")
+            if app_mismatches:
+                pk, got, value = app_mismatches[0]
+                print(f"FINDING: {len(app_mismatches)} row(s) written by the app since the generation differ from "
+                      f"the fold of their events, e.g. state {pk}: {got} vs fold {value}")
         phases = dataset.phases or {}
         print()
         print(f"consent dataset, {dataset.contacts:,} contacts, {dataset.events:,} events, {dataset.states:,} "
@@ -590,7 +631,9 @@ def main() -> None:
             print(f"COPY phase: {dataset.events / phases['copy']:,.0f} events/s ({copy_rate:,.0f} rows/s, all tables); "
                   f"whole generator {dataset.seconds / 60:.1f} min (target <= 20 min), "
                   f"+ {dataset.setup_seconds:.1f} s migrate and demo register")
-        print("reproduce: " + _common.reproduce("consent_data.py", bench))
+        extra = " ".join(flag for flag, on in (("--reuse", args.reuse), ("--verify", args.verify and not bench.smoke))
+                         if on)
+        print("reproduce: " + _common.reproduce("consent_data.py", bench, extra))
     finally:
         bench.finish()
 

@@ -41,14 +41,13 @@ def main() -> None:
 
 
 def run(bench, args) -> None:
+    import consent_data
+    from _common.views import ensure_bare_table
     from django.test import Client
 
     from consent.ledger import event_hash
     from consent.models import ConsentEvent, ConsentState
     from registry.models import Channel, LegalBasis, Purpose
-
-    import consent_data
-    from _common.views import ensure_bare_table
 
     ensure_bare_table()
     rng = random.Random(11)

@@ -51,6 +51,8 @@ def main() -> None:
     parser = _common.parser(__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=5_000, help="lines of the CSV file (one event each)")
     parser.add_argument("--profile", action="store_true", help="print the top of a cProfile of the job")
+    parser.add_argument("--batch-size", type=int, help="the job's batch size (settings.CONSENT_IMPORT_BATCH_SIZE; "
+                        "default: the app's)")
     args = parser.parse_args()
     if args.smoke:
         args.events = 500
@@ -62,6 +64,7 @@ def main() -> None:
 
 
 def run(bench, args) -> None:
+    from django.conf import settings
     from django.contrib.auth import get_user_model
 
     from consent.imports import validate_rows
@@ -69,6 +72,8 @@ def run(bench, args) -> None:
     from consent.services import consent_import_start
     from registry.models import Job
 
+    if args.batch_size:
+        settings.CONSENT_IMPORT_BATCH_SIZE = args.batch_size
     run_id = uuid.uuid4().hex[:10]
     phone_offset = Contact.objects.filter(phone__startswith="+3375").count()
     content = build_csv(args.events, run_id, phone_offset)
@@ -132,9 +137,15 @@ def run(bench, args) -> None:
           f"{'met' if import_rate >= TARGET_EVENTS_PER_S else 'MISSED'}), job #{job.pk}: {counts}")
     if args.profile:
         stream = io.StringIO()
-        pstats.Stats(profiler, stream=stream).sort_stats("cumulative").print_stats(40)
+        pstats.Stats(profiler, stream=stream).sort_stats("cumulative").print_stats(45)
+        stream2 = io.StringIO()
+        pstats.Stats(profiler, stream=stream2).sort_stats("tottime").print_stats(15)
+        print(stream2.getvalue())
         print(stream.getvalue())
-    print("reproduce: " + _common.reproduce("consent_import.py", bench, "" if bench.smoke else f"--events {args.events}"))
+    extra = "" if bench.smoke else f"--events {args.events}"
+    if args.batch_size:
+        extra += f" --batch-size {args.batch_size}"
+    print("reproduce: " + _common.reproduce("consent_import.py", bench, extra.strip()))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Self
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -32,7 +33,8 @@ SMOKE_DATABASE = "dpodesk_bench_smoke"
 # Full size: the issue's 1,000,000 contacts with about 5 events each. Smoke: 10,000 events.
 FULL_CONTACTS, SMOKE_CONTACTS = 1_000_000, 2_000
 EVENTS_PER_CONTACT = 5
-BENCH_DATE = "2026-11-24"
+# The server the caller gave (start() then points DATABASE_URL at the scratch database).
+CALLER_DATABASE_URL = os.environ.get("DATABASE_URL") or DEFAULT_SERVER
 
 
 # --- The scratch database -------------------------------------------------------------------
@@ -40,7 +42,7 @@ BENCH_DATE = "2026-11-24"
 
 def server_url(database: str) -> str:
     """DATABASE_URL's server (user, host, port, options) with another database name."""
-    parts = urlsplit(os.environ.get("DATABASE_URL") or DEFAULT_SERVER)
+    parts = urlsplit(CALLER_DATABASE_URL)
     if parts.scheme not in ("postgres", "postgresql", "pgsql"):
         raise SystemExit("The consent benchmarks need PostgreSQL: set DATABASE_URL=postgres://user@host:port/any")
     return urlunsplit((parts.scheme, parts.netloc, "/" + database, parts.query, ""))
@@ -76,9 +78,11 @@ def drop_database(database: str) -> None:
     from psycopg import sql
 
     _check_name(database)
+    from django.conf import settings
     from django.db import connections
 
-    connections.close_all()
+    if settings.configured:
+        connections.close_all()  # Django's own connection to it, if any
     with _admin_connection() as connection:
         connection.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(database)))
 
@@ -172,7 +176,7 @@ def reproduce(script: str, bench: Bench, extra: str = "") -> str:
             parts.append(f"--events-per-contact {bench.args.events_per_contact}")
     if extra:
         parts.append(extra)
-    return "DATABASE_URL=postgres://postgres@127.0.0.1:5432/dpodesk " + " ".join(parts)
+    return f"DATABASE_URL={CALLER_DATABASE_URL} " + " ".join(parts)
 
 
 def integration_token() -> str:
@@ -217,7 +221,7 @@ class HTTPServer:
         self.port = 0
         self.connection = None
 
-    def __enter__(self) -> "HTTPServer":
+    def __enter__(self) -> Self:
         import http.client
         import socket
         import subprocess
@@ -247,13 +251,15 @@ class HTTPServer:
         return response.status, response.read()
 
     def __exit__(self, *exc) -> None:
+        import subprocess
+
         if self.connection is not None:
             self.connection.close()
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()  # only the process this object started
             try:
                 self.process.wait(timeout=10)
-            except Exception:
+            except subprocess.TimeoutExpired:
                 self.process.kill()
 
 
