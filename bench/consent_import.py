@@ -9,7 +9,7 @@ line then writing them in batches through ``consent_record``). Baseline in the s
 same file into a table of text columns. The job's report must say every line was written.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/dpodesk \\
-        .venv/bin/python bench/consent_import.py [--events 5000] [--profile] [--smoke]
+        .venv/bin/python bench/consent_import.py [--events 20000] [--batch-size N] [--profile] [--smoke]
 """
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def build_csv(events: int, run_id: str, phone_offset: int, seed: int = 5) -> byt
 
 def main() -> None:
     parser = _common.parser(__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=5_000, help="lines of the CSV file (one event each)")
+    parser.add_argument("--events", type=int, default=20_000, help="lines of the CSV file (one event each)")
     parser.add_argument("--profile", action="store_true", help="print the top of a cProfile of the job")
     parser.add_argument("--batch-size", type=int, help="the job's batch size (settings.CONSENT_IMPORT_BATCH_SIZE; "
                         "default: the app's)")
