@@ -6,7 +6,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Iterable
 
+from zoneinfo import ZoneInfo
+
 from dateutil.relativedelta import relativedelta
+from django.conf import settings
 
 from .models import Action
 
@@ -27,7 +30,10 @@ def apply_event(state: StateValue | None, event, *, validity_months: int | None)
         return state
     expires_at = None
     if event.action == Action.GRANTED and validity_months:
-        expires_at = event.effective_at + relativedelta(months=validity_months)
+        # Months are added on the controller's calendar whatever zone the caller used, so the
+        # row written now and a fold over events read back in UTC agree across a DST change.
+        local = event.effective_at.astimezone(ZoneInfo(settings.TIME_ZONE))
+        expires_at = local + relativedelta(months=validity_months)
     return StateValue(event.action, event.purpose_version, event.effective_at, expires_at, event.pk)
 
 

@@ -175,3 +175,12 @@ def test_verifier_catches_edited_evidence(db, newsletter, channels):
         ConsentEvent.objects.filter(pk=event.pk).update(evidence_note="Forged")
     with pytest.raises(CommandError, match=f"#{event.sequence}.*evidence"):
         call_command("verify_consent_ledger")
+
+
+def test_stored_address_digest_equals_the_normalising_digest():
+    from consent.normalise import normalise_email, normalise_phone, stored_address_digest, suppression_digest
+
+    for channel, raw, stored in (("email", " Alice@XN--BCHER-KVA.de ", normalise_email("Alice@XN--BCHER-KVA.de")),
+                                 ("sms", "06 12 34 56 78", normalise_phone("06 12 34 56 78")),
+                                 ("postal", "1 Rue  de la Paix 75002 PARIS", "1 Rue  de la Paix 75002 PARIS")):
+        assert stored_address_digest(channel, stored) == suppression_digest(channel, raw)

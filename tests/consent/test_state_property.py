@@ -53,3 +53,24 @@ def test_state_equals_fold_of_events(newsletter, postal_appeals, channels, steps
             assert (state.status, state.since, state.expires_at, state.last_event_id, state.purpose_version) == (
                 expected.status, expected.since, expected.expires_at, expected.last_event_id,
                 expected.purpose_version)
+
+
+def test_expiry_is_the_same_whatever_the_callers_time_zone():
+    """A grant made in March, with a validity ending after a DST change: an event carrying a Paris
+    datetime (as the import and the API pass) and the same instant read back in UTC (as the fold
+    over stored events does) must give the same expiry."""
+    from datetime import datetime, timezone as dt_timezone
+    from types import SimpleNamespace
+    from zoneinfo import ZoneInfo
+
+    from consent.state import apply_event
+
+    instant = datetime(2025, 3, 28, 11, 20, tzinfo=dt_timezone.utc)
+    paris = SimpleNamespace(action="granted", purpose_version=1, pk=1,
+                            effective_at=instant.astimezone(ZoneInfo("Europe/Paris")))
+    utc = SimpleNamespace(action="granted", purpose_version=1, pk=1, effective_at=instant)
+    from_paris = apply_event(None, paris, validity_months=36).expires_at
+    from_utc = apply_event(None, utc, validity_months=36).expires_at
+    assert from_paris == from_utc
+    # 36 months on the Paris calendar: same wall-clock time, 28 March 2028 12:20 (CEST) = 10:20 UTC.
+    assert from_utc == datetime(2028, 3, 28, 10, 20, tzinfo=dt_timezone.utc)
