@@ -264,7 +264,7 @@ def generate(*, database: str, contacts: int, events_per_contact: int, seed: int
         "previous_hash", "hash"])
     state_cols, state_tail = _columns(ConsentState, [
         "id", "contact_id", "purpose_id", "channel_id", "status", "purpose_version", "since", "expires_at",
-        "last_event_id"])
+        "last_event_id", "reachable"])
     statements = {
         "consent_contact": f"COPY consent_contact ({', '.join(contact_cols)}) FROM STDIN WITH (FREEZE)",
         "consent_contact_data_subject_categories": "COPY consent_contact_data_subject_categories "
@@ -425,13 +425,16 @@ def generate(*, database: str, contacts: int, events_per_contact: int, seed: int
             events_total += count
             for pair_index, (event_id, effective_at, action, version) in last.items():
                 purpose, channel, _consent_based, validity, _w = pairs[pair_index]
+                # consent.selectors.contact_reachable_on: every contact has a postal address here.
+                reachable = restricted == "f" and (has_email if channel.code == "email" else
+                                                   has_phone if channel.code in ("sms", "phone") else True)
                 ev.pk, ev.effective_at, ev.action, ev.purpose_version = event_id, effective_at, action, version
                 value = apply_event(None, ev, validity_months=validity)  # the fold: events of a pair are in time order
                 state_id += 1
                 state_rows.write(
                     f"{state_id}\t{number}\t{purpose.pk}\t{channel.pk}\t{value.status}\t{value.purpose_version}\t"
                     f"{value.since.isoformat()}\t{value.expires_at.isoformat() if value.expires_at else chr(92) + 'N'}"
-                    f"\t{value.last_event_id}{state_tail}\n")
+                    f"\t{value.last_event_id}\t{'t' if reachable else 'f'}{state_tail}\n")
         chunks.put([("consent_contact", contact_rows.getvalue()),
                     ("consent_contact_data_subject_categories", link_rows.getvalue()),
                     ("consent_consentevent", event_rows.getvalue()),
@@ -551,21 +554,23 @@ def ensure_dataset(*, database: str, contacts: int, events_per_contact: int, reg
 def verify(*, generated_events: int) -> tuple[int, int, list]:
     """The checks the app itself would run: the ledger's hash chain (verify_consent_ledger, every event,
     the app's own appended ones included) and every ConsentState row equal to consent.state.fold over
-    its events. A row the generator wrote (its last event is a generated one) must match, or this
+    its events, with the right ``reachable`` flag. A row the generator wrote (its last event is a generated one) must match, or this
     exits; rows the app wrote since (the writing benchmarks) that do not match are returned as
     findings. Returns (events verified, rows checked, [(row, app's value, fold's value)])."""
     import re
 
     from django.core.management import call_command
 
-    from consent.models import ConsentEvent, ConsentState
+    from consent.models import ConsentEvent, ConsentState, Contact
+    from consent.selectors import contact_reachable_on
     from consent.state import fold
-    from registry.models import Purpose
+    from registry.models import Channel, Purpose
 
     out = io.StringIO()
     call_command("verify_consent_ledger", stdout=out)  # raises CommandError on the first broken event
     checked_events = int(re.search(r"verified: (\d+)", out.getvalue()).group(1))
     validity = dict(Purpose.objects.values_list("pk", "consent_validity_months"))
+    codes = dict(Channel.objects.values_list("pk", "code"))
     states = ConsentState.objects.order_by("contact_id", "purpose_id", "channel_id")
     checked = 0
     batch: list[ConsentState] = []
@@ -577,7 +582,11 @@ def verify(*, generated_events: int) -> tuple[int, int, list]:
         for event in ConsentEvent.objects.filter(contact_id__in=ids).only(
                 "id", "sequence", "contact_id", "purpose_id", "channel_id", "action", "effective_at", "purpose_version"):
             grouped.setdefault((event.contact_id, event.purpose_id, event.channel_id), []).append(event)
+        people = Contact.objects.in_bulk(ids)
         for state in batch:
+            if state.reachable != contact_reachable_on(contact=people[state.contact_id],
+                                                       channel_code=codes[state.channel_id]):
+                raise SystemExit(f"consent_data: state {state.pk} reachable={state.reachable} is wrong")
             value = fold(grouped.pop((state.contact_id, state.purpose_id, state.channel_id), []),
                          validity_months=validity[state.purpose_id])
             got = (state.status, state.purpose_version, state.since, state.expires_at, state.last_event_id)

@@ -79,6 +79,7 @@ def _save_contact(contact: Contact, categories: Iterable | None) -> Contact:
     if contact.external_ref and others.filter(external_ref=contact.external_ref).exists():
         raise ValidationError({"external_ref": [_("A contact with this external reference already exists.")]})
     contact.full_clean()
+    created = contact._state.adding
     try:
         with transaction.atomic():
             contact.save()
@@ -86,6 +87,8 @@ def _save_contact(contact: Contact, categories: Iterable | None) -> Contact:
         raise ValidationError({"email": [_("A contact with this email or external reference already exists.")]})
     if categories is not None:
         contact.data_subject_categories.set(categories)
+    if not created:  # a new contact has no current consent yet
+        consent_states_refresh_reachable(contact_ids=[contact.pk])
     return contact
 
 
@@ -423,10 +426,31 @@ def _states_apply(requests: list[EventRequest], pending, states: dict) -> None:
         value = after[triple]
         rows.append(ConsentState(contact=request.contact, purpose=request.purpose, channel=request.channel,
                                  status=value.status, purpose_version=value.purpose_version, since=value.since,
-                                 expires_at=value.expires_at, last_event_id=value.last_event_id))
+                                 expires_at=value.expires_at, last_event_id=value.last_event_id,
+                                 reachable=selectors.contact_reachable_on(
+                                     contact=request.contact, channel_code=request.channel.code)))
     if rows:
         ConsentState.objects.bulk_create(rows, update_conflicts=True, unique_fields=["contact", "purpose", "channel"],
-                                         update_fields=list(STATE_FIELDS))
+                                         update_fields=[*STATE_FIELDS, "reachable"])
+
+
+def consent_states_refresh_reachable(*, contact_ids: Iterable[int]) -> int:
+    """Recompute ``ConsentState.reachable`` for these contacts after their address, restriction or
+    anonymisation changed (every service that changes one calls this in its transaction). Returns
+    how many rows changed."""
+    contact_ids = list(contact_ids)
+    if not contact_ids:
+        return 0
+    contacts = Contact.objects.in_bulk(contact_ids)
+    stale = []
+    for state in ConsentState.objects.filter(contact_id__in=contact_ids).select_related("channel"):
+        reachable = selectors.contact_reachable_on(contact=contacts[state.contact_id],
+                                                   channel_code=state.channel.code)
+        if state.reachable != reachable:
+            state.reachable = reachable
+            stale.append(state)
+    ConsentState.objects.bulk_update(stale, ["reachable"], batch_size=1000)
+    return len(stale)
 
 
 def consent_expire_due(*, now: datetime | None = None) -> int:
@@ -671,6 +695,7 @@ def contact_anonymise(*, contact: Contact) -> Contact:
         source.history_model.objects.filter(pk=record.pk).update(**anonymised_values(source, record))
     contact.refresh_from_db()
     contact.data_subject_categories.clear()
+    consent_states_refresh_reachable(contact_ids=[contact.pk])
     return contact
 
 

@@ -267,6 +267,8 @@ def _erase_source(source: Source, *, contacts: list[Contact], request: RightsReq
         _anonymise(source.history_model, source, history, files=files, file_model=source.model, extra=extra)
     _scrub_admin_log(source.model, queryset)
     _anonymise(source.model, source, queryset, files=files, file_model=source.model, extra=extra)
+    if source.model is Contact:  # their current consents can no longer reach them (the audience index)
+        consent_services.consent_states_refresh_reachable(contact_ids=[contact.pk for contact in contacts])
     sources.append(vars(SourceCount(source.label, count, ANONYMISED)))
     if history_count:
         sources.append(vars(SourceCount(source.history_model._meta.label, history_count, ANONYMISED)))

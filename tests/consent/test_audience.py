@@ -128,7 +128,8 @@ def mix(newsletter, postal_appeals, channels, categories):
     for name in ("granted0", "granted2"):
         people[name].data_subject_categories.add(donor)
 
-    Contact.objects.filter(pk__in=[restricted.pk, people["donorrestricted"].pk]).update(restricted=True)
+    for name in ("restricted", "donorrestricted"):  # as the restriction of a rights request does
+        services.contact_update(contact=people[name], restricted=True)
     services.contact_anonymise(contact=anonymised)
 
     # A material change of the newsletter's text: earlier grants lapse; later ones count.

@@ -210,6 +210,9 @@ def test_erasure_leaves_no_trace_of_the_person_yet_the_ledger_verifies(
     request.refresh_from_db()
     assert request.status == Status.COMPLETED
     assert find_in_database(NEEDLES) == []
+    # Their current consents stay (withdrawn) but can reach nobody: out of every audience index.
+    assert ConsentState.objects.filter(contact=person).exists()
+    assert not ConsentState.objects.filter(contact=person, reachable=True).exists()
 
     # The ledger: events kept, evidence cleared, digests unchanged, chain intact.
     checked, broken = ledger_verify()
