@@ -1,7 +1,7 @@
 """Benchmark: how long each register export takes for a register of a given size.
 
-Builds a scratch database (SQLite in a temp dir, or the DATABASE_URL given, whose test-bench
-database it creates and drops), fills it with ACTIVITIES activities of PURPOSES purposes each, then
+Builds a scratch database (SQLite in a temp dir, or, on the server of the DATABASE_URL given,
+``dpodesk_bench_register``, created and dropped), fills it with ACTIVITIES activities of PURPOSES purposes each, then
 times every format, best of REPEAT runs. The baseline, measured in the same run, is the plain SQL
 that reads every activity and purpose row: ratios to it are what compare across (noisy) machines.
 
@@ -87,7 +87,10 @@ def main() -> None:
     from registry.exports import register_export
     from registry.exports.pdf import register_pdf
 
-    old_name = connection.creation.create_test_db(verbosity=0, keepdb=False)  # a scratch database
+    # A scratch database of its own (SQLite: in the temp dir), never the test suite's test_dpodesk.
+    if connection.vendor == "postgresql":
+        connection.settings_dict.setdefault("TEST", {})["NAME"] = "dpodesk_bench_register"
+    old_name = connection.creation.create_test_db(verbosity=0, keepdb=False)
     try:
         call_command("migrate", verbosity=0)
         build_register(args.activities, args.purposes)
