@@ -1,18 +1,21 @@
 """Reads on contacts and consent: finding a contact, and may we reach them?"""
 from __future__ import annotations
 
-from collections.abc import Iterable
+import functools
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from django.core.exceptions import ValidationError
+from django.db import connection
 from django.db.models import Max, Q
 from django.utils import timezone
+from django.utils.dateparse import parse_datetime
 
 from registry.models import Channel, LegalBasis, Purpose, PurposeVersion
 
 from .models import Action, ConsentEvent, ConsentState, Contact, RetirementNotice, SuppressionEntry
-from .normalise import normalise_email, normalise_phone, suppression_digest
+from .normalise import normalise_email, normalise_phone, stored_address_digest, suppression_digest
 
 # Statuses and reasons of the check, exactly as the API contract (design §4) names them.
 STATUS_NONE = "none"
@@ -92,13 +95,17 @@ def suppression_blocks(entries: Iterable[tuple[str, datetime]], *, granted_since
 
 def is_suppressed(*, contact: Contact, channel: Channel, granted_since: datetime | None = None) -> bool:
     address = contact_addresses(contact=contact).get(channel.code, "")
+    return _address_suppressed(channel_id=channel.pk, channel_code=channel.code, address=address,
+                               granted_since=granted_since)
+
+
+def _address_suppressed(*, channel_id: int, channel_code: str, address: str, granted_since: datetime | None) -> bool:
+    """Does the channel's suppression list block this stored address? One query when there is an address.
+    The digest is taken of the address as stored (already in normal form: no second email_validator pass)."""
     if not address:
         return False
-    try:
-        digest = suppression_digest(channel.code, address)
-    except ValidationError:  # an address that no longer parses cannot match a normalised entry
-        return False
-    entries = SuppressionEntry.objects.filter(channel=channel, digest=digest).values_list("source", "created_at")
+    digest = stored_address_digest(channel_code, address)
+    entries = SuppressionEntry.objects.filter(channel_id=channel_id, digest=digest).values_list("source", "created_at")
     return suppression_blocks(entries, granted_since=granted_since)
 
 
@@ -133,18 +140,23 @@ _CONSENT_REASONS = {
 }
 
 
-def consent_check(*, contact: Contact | None, purpose: Purpose, channel: Channel,
-                  now: datetime | None = None) -> CheckResult:
-    """May ``contact`` be reached for ``purpose`` on ``channel``? One rule set for the API, the
-    audience and the staff pages. Restriction, suppression and anonymisation always say no."""
-    now = now or timezone.now()
+def _contact_gate(contact) -> CheckResult | None:
+    """The answers that need nothing but the contact: unknown, anonymised."""
     if contact is None:
         return CheckResult(False, STATUS_NONE, Reason.UNKNOWN_CONTACT)
     if contact.anonymised_at:
         return CheckResult(False, STATUS_NONE, Reason.ANONYMISED)
-    state = ConsentState.objects.filter(contact=contact, purpose=purpose, channel=channel).first()
-    status = effective_status(state=state, purpose=purpose, material_version=purpose_material_version(purpose=purpose),
-                              now=now)
+    return None
+
+
+def _check_rule(*, contact, purpose, state, material_version: int, now: datetime,
+                channel_allowed: Callable[[], bool], suppressed: Callable[[datetime | None], bool],
+                in_category: Callable[[], bool]) -> CheckResult:
+    """The rule of design §4 for a known, not anonymised contact, whatever fetched the facts:
+    ``contact`` has ``restricted``, ``purpose`` ``status`` and ``legal_basis``, ``state`` is the
+    current-consent row or None. The costlier tests are callables, asked only when the rule reaches
+    them: consent_check queries them lazily, consent_check_lookup has them from its one query."""
+    status = effective_status(state=state, purpose=purpose, material_version=material_version, now=now)
     since = state.since if state else None
     expires_at = state.expires_at if state else None
     consent_based = purpose.legal_basis == LegalBasis.CONSENT
@@ -155,12 +167,11 @@ def consent_check(*, contact: Contact | None, purpose: Purpose, channel: Channel
 
     if purpose.status != Purpose.Status.ACTIVE:
         return no(Reason.OUTDATED_VERSION)
-    if not purpose.channels.filter(pk=channel.pk).exists():
+    if not channel_allowed():
         return no(Reason.CHANNEL_NOT_ALLOWED)
     if contact.restricted:
         return no(Reason.RESTRICTED)
-    granted_since = since if consent_based and status == Action.GRANTED else None
-    if is_suppressed(contact=contact, channel=channel, granted_since=granted_since):
+    if suppressed(since if consent_based and status == Action.GRANTED else None):
         return no(Reason.SUPPRESSED)
     if consent_based:
         if status == Action.GRANTED:
@@ -170,10 +181,179 @@ def consent_check(*, contact: Contact | None, purpose: Purpose, channel: Channel
     # needed, so an allowed answer says "no_consent" with regime "opt_out".
     if status == Action.OBJECTED:
         return no(Reason.OBJECTED)
-    targeted = purpose.data_subject_categories.all()
-    if targeted.exists() and not contact.data_subject_categories.filter(pk__in=targeted).exists():
+    if not in_category():
         return no(Reason.NOT_IN_CATEGORY)
     return CheckResult(True, status, Reason.NO_CONSENT, since, expires_at, regime)
+
+
+def consent_check(*, contact: Contact | None, purpose: Purpose, channel: Channel,
+                  now: datetime | None = None) -> CheckResult:
+    """May ``contact`` be reached for ``purpose`` on ``channel``? One rule set for the API, the
+    audience and the staff pages. Restriction, suppression and anonymisation always say no.
+    For model instances in hand; the API's check by slug, code and identifier is consent_check_lookup."""
+    now = now or timezone.now()
+    gate = _contact_gate(contact)
+    if gate is not None:
+        return gate
+
+    def in_category() -> bool:
+        targeted = purpose.data_subject_categories.all()
+        return not targeted.exists() or contact.data_subject_categories.filter(pk__in=targeted).exists()
+
+    return _check_rule(
+        contact=contact, purpose=purpose,
+        state=ConsentState.objects.filter(contact=contact, purpose=purpose, channel=channel).first(),
+        material_version=purpose_material_version(purpose=purpose), now=now,
+        channel_allowed=lambda: purpose.channels.filter(pk=channel.pk).exists(),
+        suppressed=lambda granted_since: is_suppressed(contact=contact, channel=channel, granted_since=granted_since),
+        in_category=in_category,
+    )
+
+
+@dataclass(frozen=True)
+class CheckLookup:
+    """consent_check_lookup's answer: the result, or (result None) which of purpose and channel is unknown."""
+
+    result: CheckResult | None
+    unknown: tuple[str, ...] = ()
+
+
+# Identifier (as contact_find takes it) -> the contact column it matches, in normal form.
+_IDENTIFIER_COLUMNS = {"contact_id": "id", "email": "email", "phone": "phone", "external_ref": "external_ref"}
+
+
+def contact_identifier_value(*, field: str, value: object) -> object:
+    """The stored form of an identifier, as contact_find compares it; ValidationError when it does not parse."""
+    if field == "email":
+        return normalise_email(value)
+    if field == "phone":
+        return normalise_phone(value)
+    if field == "external_ref":
+        return value.strip()
+    return value
+
+
+@functools.cache
+def _check_lookup_sql(column: str) -> str:
+    """One row, always: the purpose by slug, the channel by code, "channel allowed for the purpose",
+    the latest material version, the contact by ``column`` (the oldest first, as contact_find), its
+    current-consent row and the category test of the opt-out regime. NULL ids = not found. Plain SQL
+    that SQLite and PostgreSQL both run; table and column names from the models."""
+    def table(model) -> str:
+        return connection.ops.quote_name(model._meta.db_table)
+
+    def col(model, field: str) -> str:
+        return connection.ops.quote_name(model._meta.get_field(field).column)
+
+    purpose_channels = Purpose.channels.through
+    purpose_categories = Purpose.data_subject_categories.through
+    contact_categories = Contact.data_subject_categories.through
+    pc_purpose, pc_channel = col(purpose_channels, "purpose"), col(purpose_channels, "channel")
+    pt_purpose, pt_category = col(purpose_categories, "purpose"), col(purpose_categories, "datasubjectcategory")
+    cl_contact, cl_category = col(contact_categories, "contact"), col(contact_categories, "datasubjectcategory")
+    contact_fields = ("anonymised_at", "restricted") + _CHECK_ADDRESS_FIELDS
+    return f"""
+        SELECT p.id, p.{col(Purpose, "status")}, p.{col(Purpose, "legal_basis")}, ch.id,
+               EXISTS (SELECT 1 FROM {table(purpose_channels)} pc
+                        WHERE pc.{pc_purpose} = p.id AND pc.{pc_channel} = ch.id),
+               COALESCE((SELECT MAX(v.{col(PurposeVersion, "version")}) FROM {table(PurposeVersion)} v
+                          WHERE v.{col(PurposeVersion, "purpose")} = p.id
+                            AND v.{col(PurposeVersion, "change_kind")} = %s), 0),
+               c.id, {", ".join(f"c.{col(Contact, name)}" for name in contact_fields)},
+               s.{col(ConsentState, "status")}, s.{col(ConsentState, "purpose_version")},
+               s.{col(ConsentState, "since")}, s.{col(ConsentState, "expires_at")},
+               NOT EXISTS (SELECT 1 FROM {table(purpose_categories)} t WHERE t.{pt_purpose} = p.id)
+               OR EXISTS (SELECT 1 FROM {table(purpose_categories)} t
+                            JOIN {table(contact_categories)} l ON l.{cl_category} = t.{pt_category}
+                           WHERE t.{pt_purpose} = p.id AND l.{cl_contact} = c.id)
+          FROM (SELECT 1 AS one) one
+          LEFT JOIN {table(Purpose)} p ON p.{col(Purpose, "slug")} = %s
+          LEFT JOIN {table(Channel)} ch ON ch.{col(Channel, "code")} = %s
+          LEFT JOIN {table(Contact)} c ON c.{col(Contact, column)} = %s
+          LEFT JOIN {table(ConsentState)} s ON s.{col(ConsentState, "contact")} = c.id
+                AND s.{col(ConsentState, "purpose")} = p.id AND s.{col(ConsentState, "channel")} = ch.id
+         ORDER BY c.id
+         LIMIT 1"""
+
+
+# The contact's address fields, in contact_addresses()'s order.
+_CHECK_ADDRESS_FIELDS = ("email", "phone", "address_line1", "address_line2", "postal_code", "city")
+
+
+@dataclass(frozen=True)
+class _Row:
+    """Facts read by consent_check_lookup's query, shaped as _check_rule and contact_addresses read them."""
+
+    status: str = ""
+    legal_basis: str = ""
+    anonymised_at: datetime | None = None
+    restricted: bool = False
+    email: str = ""
+    phone: str = ""
+    address_line1: str = ""
+    address_line2: str = ""
+    postal_code: str = ""
+    city: str = ""
+    purpose_version: int = 0
+    since: datetime | None = None
+    expires_at: datetime | None = None
+
+
+def _db_datetime(value) -> datetime | None:
+    """An aware datetime from a raw cursor: PostgreSQL gives one, SQLite a naive UTC one or its text."""
+    if value is None or (isinstance(value, datetime) and timezone.is_aware(value)):
+        return value
+    if not isinstance(value, datetime):
+        value = parse_datetime(value)
+    return timezone.make_aware(value, connection.timezone)
+
+
+def consent_check_lookup(*, purpose_slug: str, channel_code: str, identifier: tuple[str, object],
+                         now: datetime | None = None) -> CheckLookup:
+    """consent_check for a purpose slug, a channel code and a contact identifier (``(field, value)``
+    as contact_find takes it): the same rule and answer, from ONE query (register rows, contact,
+    current consent, categories) plus, when the rule gets that far and the contact has an address on
+    the channel, the suppression look-up. Raises ValidationError when the identifier does not parse."""
+    now = now or timezone.now()
+    field, value = identifier
+    value = contact_identifier_value(field=field, value=value)
+    with connection.cursor() as cursor:
+        # An empty identifier names nobody (contacts without an email have email = '').
+        cursor.execute(_check_lookup_sql(_IDENTIFIER_COLUMNS[field]),
+                       [PurposeVersion.ChangeKind.MATERIAL.value, purpose_slug, channel_code, value if value else None])
+        (purpose_id, purpose_status, legal_basis, channel_id, channel_allowed, material_version, contact_id,
+         anonymised_at, restricted, *address, state_status, state_version, since, expires_at,
+         in_category) = cursor.fetchone()
+    unknown = tuple(name for name, pk in (("purpose", purpose_id), ("channel", channel_id)) if pk is None)
+    if unknown:
+        return CheckLookup(None, unknown)
+    contact = None if contact_id is None else _Row(
+        anonymised_at=anonymised_at, restricted=bool(restricted), **dict(zip(_CHECK_ADDRESS_FIELDS, address)))
+    gate = _contact_gate(contact)
+    if gate is not None:
+        return CheckLookup(gate)
+    state = None if state_status is None else _Row(
+        status=state_status, purpose_version=state_version, since=_db_datetime(since),
+        expires_at=_db_datetime(expires_at))
+    address = contact_addresses(contact=contact).get(channel_code, "")
+    return CheckLookup(_check_rule(
+        contact=contact, purpose=_Row(status=purpose_status, legal_basis=legal_basis), state=state,
+        material_version=material_version, now=now,
+        channel_allowed=lambda: bool(channel_allowed),
+        suppressed=lambda granted_since: _address_suppressed(
+            channel_id=channel_id, channel_code=channel_code, address=address, granted_since=granted_since),
+        in_category=lambda: bool(in_category),
+    ))
+
+
+def check_codes_unknown(*, purpose_slug: str, channel_code: str) -> tuple[str, ...]:
+    """Which of the purpose slug and the channel code name no row (the check's error path)."""
+    unknown = ()
+    if not Purpose.objects.filter(slug=purpose_slug).exists():
+        unknown += ("purpose",)
+    if not Channel.objects.filter(code=channel_code).exists():
+        unknown += ("channel",)
+    return unknown
 
 
 def events_after(*, cursor: int = 0, contact: Contact | None = None, limit: int = 500):
@@ -351,13 +531,11 @@ def audience_queryset(*, purpose: Purpose, channel: Channel, now: datetime | Non
 
 def _suppressed_contacts(purpose: Purpose, channel: Channel, addresses: dict[int, str]) -> set[int]:
     """The contacts of a chunk whose address the channel's suppression list blocks (two queries at
-    most: the entries, then the grant dates of the few contacts only an erasure entry names)."""
-    digests: dict[int, str] = {}
-    for contact_id, address in addresses.items():
-        try:
-            digests[contact_id] = suppression_digest(channel.code, address)
-        except ValidationError:  # as is_suppressed: an address that no longer parses matches no entry
-            continue
+    most: the entries, then the grant dates of the few contacts only an erasure entry names). The
+    digest is taken on the stored address, already in normal form (stored_address_digest): no
+    second validation per row."""
+    digests = {contact_id: stored_address_digest(channel.code, address)
+               for contact_id, address in addresses.items() if address}
     if not digests:
         return set()
     entries: dict[str, list[tuple[str, datetime]]] = {}
@@ -373,36 +551,204 @@ def _suppressed_contacts(purpose: Purpose, channel: Channel, addresses: dict[int
             if suppression_blocks(entries[digests[contact_id]], granted_since=granted_since.get(contact_id))}
 
 
+# audience_rows reads tuples (no model instances): these fields, in this order.
+_AUDIENCE_ROW_FIELDS = ("pk", "external_ref", "language", "email", "phone", "address_line1", "address_line2",
+                        "postal_code", "city")
+
+
+def _audience_address(channel_code: str, email: str, phone: str, *postal: str) -> str:
+    """``contact_addresses(...)[channel_code]`` from the row's fields (no model instance)."""
+    if channel_code == "email":
+        return email
+    if channel_code in ("sms", "phone"):
+        return phone
+    if channel_code == "postal":
+        return " ".join(filter(None, postal))
+    return ""
+
+
+def _unsubscribe_url_parts(*, purpose: Purpose, channel: Channel):
+    """(the unsubscribe URL's (head, tail) per language, the default language's, the token maker):
+    reverse() runs once per language, not per row. A language the site does not have gets the
+    default language's link."""
+    from django.conf import settings
+
+    from .emails import unsubscribe_url_parts_by_language
+    from .tokens import unsubscribe_token_maker
+
+    parts = unsubscribe_url_parts_by_language()
+    default = parts.get(settings.LANGUAGE_CODE) or next(iter(parts.values()))
+    return parts, default, unsubscribe_token_maker(purpose_id=purpose.pk, channel_id=channel.pk)
+
+
 def audience_rows(*, purpose: Purpose, channel: Channel, chunk_size: int = 2000, now: datetime | None = None):
     """Yield one dict per contact that may be reached (AUDIENCE_COLUMNS), streamed from a
     server-side cursor: the list is never held in memory. Suppression is checked per chunk with
-    one query, as its entries are keyed digests of the normalised address."""
-    from .emails import unsubscribe_url
+    one query, as its entries are keyed digests of the normalised address. The portable path of
+    the export (PostgreSQL streams the same rows with audience_copy_chunks)."""
+    from itertools import islice
 
-    chunk: list[Contact] = []
-
-    def flush(batch: list[Contact]):
-        addresses = {c.pk: contact_addresses(contact=c).get(channel.code, "") for c in batch}
+    parts, default, make_token = _unsubscribe_url_parts(purpose=purpose, channel=channel)
+    code = channel.code
+    rows = audience_queryset(purpose=purpose, channel=channel, now=now).values_list(*_AUDIENCE_ROW_FIELDS).iterator(
+        chunk_size=chunk_size)
+    while batch := list(islice(rows, chunk_size)):
+        addresses = {row[0]: _audience_address(code, *row[3:]) for row in batch}
         suppressed = _suppressed_contacts(purpose, channel, addresses)
-        for contact in batch:
-            if contact.pk in suppressed:
+        for contact_id, external_ref, language, *_fields in batch:
+            if contact_id in suppressed:
                 continue
+            head, tail = parts.get(language, default)
             yield {
-                "contact_id": contact.pk,
-                "external_ref": contact.external_ref,
-                "address": addresses[contact.pk],
-                "language": contact.language,
-                "unsubscribe_url": unsubscribe_url(contact_id=contact.pk, purpose_id=purpose.pk,
-                                                   channel_id=channel.pk, language=contact.language),
+                "contact_id": contact_id,
+                "external_ref": external_ref,
+                "address": addresses[contact_id],
+                "language": language,
+                "unsubscribe_url": head + make_token(contact_id) + tail,
             }
 
-    for contact in audience_queryset(purpose=purpose, channel=channel, now=now).iterator(chunk_size=chunk_size):
-        chunk.append(contact)
-        if len(chunk) >= chunk_size:
-            yield from flush(chunk)
-            chunk = []
-    if chunk:
-        yield from flush(chunk)
+
+# The PostgreSQL export: the same rows built by the database and streamed by COPY. Only for channels
+# whose stored address is already the digest's normal form (emails, E.164 numbers): a postal address
+# needs Python's Unicode lower() and split(), which PostgreSQL's lower() under the database's locale
+# does not reproduce (a C locale leaves "É" as it is), so postal audiences take audience_rows.
+_COPY_ADDRESS_FIELD = {"email": "email", "sms": "phone", "phone": "phone"}
+_COPY_BATCH_ROWS = 1000  # rows per chunk handed to the HTTP response
+# The keys reach the COPY through session settings, set just before and cleared after: the statement,
+# which runs for seconds, shows in pg_stat_activity and in a slow-statement log (log_min_duration_statement)
+# without them.
+_COPY_KEY_SETTINGS = {"digest": "dpodesk.audience_digest_key", "token": "dpodesk.audience_token_key"}
+
+
+def audience_copy_supported(*, channel: Channel) -> bool:
+    from django.db import connection
+
+    return connection.vendor == "postgresql" and channel.code in _COPY_ADDRESS_FIELD
+
+
+def _excel_safe_needs_prefix(value: str) -> bool:
+    from registry.exports.csv_export import excel_safe
+
+    return excel_safe(value) != value
+
+
+def _sql_excel_safe(value: str, lit) -> str:
+    """SQL twin of registry.exports.csv_export.excel_safe on the text expression ``value`` (a plain
+    column: it is repeated), with its two rules read from there so that they stay written once."""
+    from registry.exports.csv_export import _E164, _FORMULA_TRIGGERS
+
+    e164 = lit(f"^(?:{_E164.pattern})$")
+    return (f"CASE WHEN left({value}, 1) = ANY({lit(list(_FORMULA_TRIGGERS))}) AND {value} !~ {e164} "
+            f"THEN '''' || {value} ELSE {value} END")
+
+
+def audience_copy_sql(*, purpose: Purpose, channel: Channel, fmt: str, now: datetime | None = None) -> str | None:
+    """``COPY (SELECT ...) TO STDOUT`` of the audience in ``fmt`` ("csv": the rows without the header,
+    each line ended by "\\n"; "ndjson": one JSON object a line); None when nobody can be in it.
+    The contacts are audience_queryset's own SQL (the rule stays in one place); suppression is
+    suppression_blocks' rule in SQL on pgcrypto's hmac() of the stored address (= stored_address_digest);
+    the unsubscribe token is tokens.unsubscribe_token, by hmac() too. COPY takes no server-side
+    parameters, so the values are bound here (psycopg's client-side quoting); the two keys are read
+    from the session settings audience_copy_chunks sets (_COPY_KEY_SETTINGS), never written in it."""
+    import json
+
+    from django.core.exceptions import EmptyResultSet
+    from django.db import connection
+
+    from .tokens import UNSUBSCRIBE_MAC_BYTES
+
+    queryset = audience_queryset(purpose=purpose, channel=channel, now=now).order_by().values_list(
+        "pk", "external_ref", "language", _COPY_ADDRESS_FIELD[channel.code])
+    try:
+        contacts_sql, contacts_params = queryset.query.sql_with_params()
+    except EmptyResultSet:
+        return None
+
+    def lit(value) -> str:
+        return connection.ops.compose_sql("%s", [value])
+
+    def key(name: str) -> str:  # an InitPlan: read once per statement
+        return f"(SELECT decode(current_setting({lit(_COPY_KEY_SETTINGS[name])}), 'hex'))"
+
+    parts, default, _maker = _unsubscribe_url_parts(purpose=purpose, channel=channel)
+    suffix = f".{int(purpose.pk)}.{int(channel.pk)}"
+
+    def by_language(index: int) -> str:
+        whens = " ".join(f"WHEN {lit(code)} THEN {lit(pair[index])}" for code, pair in parts.items())
+        return f"CASE a.language {whens} ELSE {lit(default[index])} END"
+
+    mac = (f"encode(substring(hmac(convert_to(a.id::text || {lit(suffix)}, 'UTF8'), {key('token')}, "
+           f"'sha256') from 1 for {int(UNSUBSCRIBE_MAC_BYTES)}), 'hex')")
+    url = f"{by_language(0)} || a.id::text || {lit(suffix + '.')} || {mac} || {by_language(1)}"
+    if fmt == "csv":
+        # Empty text goes out as NULL, which COPY writes unquoted, as csv.writer writes "".
+        cells = ["a.id", *(f"NULLIF({_sql_excel_safe(f'a.{column}', lit)}, '')"
+                           for column in ("external_ref", "address", "language"))]
+        # Every URL starts with the site's address: excel_safe's answer is that of its head.
+        if any(_excel_safe_needs_prefix(head) for head, _tail in parts.values()):
+            url = f"{lit(chr(39))} || {url}"
+        select, options = ", ".join([*cells, url]), "FORMAT csv"
+    else:
+        # json.dumps(row, ensure_ascii=False): PostgreSQL's to_json(text) escapes as Python does.
+        values = {"contact_id": "a.id::text", "unsubscribe_url": f"to_json({url})::text"}
+        select = " || ".join(
+            f"{lit(('{' if index == 0 else ', ') + json.dumps(column) + ': ')} || "
+            f"{values.get(column, f'to_json(a.{column})::text')}"
+            for index, column in enumerate(AUDIENCE_COLUMNS)) + " || '}'"
+        # One column of JSON, which never holds a raw control character: COPY writes it as it is.
+        options = r"FORMAT csv, DELIMITER E'\x01', QUOTE E'\x02'"
+    if purpose.legal_basis == LegalBasis.CONSENT:
+        granted_since = (f"(SELECT s.since FROM {ConsentState._meta.db_table} s WHERE s.contact_id = c.id "
+                         f"AND s.purpose_id = {int(purpose.pk)} AND s.channel_id = {int(channel.pk)} "
+                         f"AND s.status = {lit(Action.GRANTED.value)})")
+    else:
+        granted_since = "NULL::timestamptz"  # suppression_blocks(..., granted_since=None): every entry blocks
+    digest = (f"encode(hmac(convert_to({lit(channel.code + ':')} || c.address, 'UTF8'), "
+              f"{key('digest')}, 'sha256'), 'hex')")
+    suppressed = (f"SELECT 1 FROM {SuppressionEntry._meta.db_table} e WHERE e.channel_id = {int(channel.pk)} "
+                  f"AND e.digest = {digest} AND (e.source <> {lit(SuppressionEntry.Source.ERASURE.value)} "
+                  f"OR NOT coalesce({granted_since} > e.created_at, false))")
+    contacts = connection.ops.compose_sql(contacts_sql, contacts_params)
+    # The narrow rows are filtered and sorted first (OFFSET 0 keeps that subquery apart), then
+    # formatted: the sort does not carry the long lines, nor the hmac() of suppressed contacts.
+    return (f"COPY (SELECT {select} FROM (SELECT * FROM ({contacts}) AS c(id, external_ref, language, address) "
+            f"WHERE NOT EXISTS ({suppressed}) ORDER BY c.id OFFSET 0) AS a ORDER BY a.id) "
+            f"TO STDOUT WITH ({options})")
+
+
+def audience_copy_chunks(*, purpose: Purpose, channel: Channel, fmt: str, now: datetime | None = None):
+    """The audience as audience_copy_sql writes it, in chunks of bytes read from PostgreSQL's COPY as
+    they come (never the whole list in memory). CSV lines get csv.writer's "\\r\\n": COPY sends one
+    message per row, so a message's last byte is the row's own "\\n", never one inside a quoted cell."""
+    from django.conf import settings
+    from django.db import connection
+    from psycopg.pq import TransactionStatus
+
+    from .tokens import unsubscribe_key
+
+    sql = audience_copy_sql(purpose=purpose, channel=channel, fmt=fmt, now=now)
+    if sql is None:
+        return
+    end = b"\r\n" if fmt == "csv" else b""
+    keys = {"digest": settings.PSEUDONYMISATION_KEY.encode(), "token": unsubscribe_key()}
+    set_keys = "SELECT " + ", ".join(f"set_config('{name}', %s, false)" for name in _COPY_KEY_SETTINGS.values())
+    with connection.cursor() as cursor:
+        raw = cursor.cursor  # psycopg's own cursor: the keys stay out of Django's query log
+        raw.execute(set_keys, [keys[name].hex() for name in _COPY_KEY_SETTINGS])
+        try:
+            with raw.copy(sql) as copy:
+                batch: list = []
+                for row in copy:
+                    batch.append(row[:-1] if end else row)
+                    if len(batch) >= _COPY_BATCH_ROWS:
+                        yield end.join(batch) + end
+                        batch = []
+                if batch:
+                    yield end.join(batch) + end
+        finally:
+            if raw.connection.info.transaction_status != TransactionStatus.INERROR:
+                raw.execute(set_keys, [""] * len(_COPY_KEY_SETTINGS))
+            # else the transaction's rollback undoes the settings (they are transactional)
 
 
 # --- Consent statistics for the DPO ---------------------------------------------------------

@@ -1,18 +1,23 @@
 """Parsing and rendering for the consent API. Rules stay in consent.services and consent.selectors."""
 from __future__ import annotations
 
+import functools
+from dataclasses import dataclass
 from datetime import timezone as dt_timezone
 
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import connection
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from registry.models import Channel, DataSubjectCategory, Purpose
+from registry.models import Channel, DataSubjectCategory, Purpose, PurposeVersion
 
 from .. import selectors
 from ..models import Action, ConsentEvent, Contact, Method
+from ..normalise import normalise_email, normalise_phone
 
 IDENTIFIERS = ("contact_id", "email", "phone", "external_ref")
 # Codes only, as the register API has them: one "Language" enum in the OpenAPI schema.
@@ -115,13 +120,111 @@ def contact_lookup(identifier: tuple[str, object]) -> Contact | None:
 # --- Events ---------------------------------------------------------------------------------
 
 
+def _model_from_row(model, values: list):
+    """An instance of ``model`` from its concrete columns as a raw cursor returned them (with the
+    backend's converters, e.g. SQLite's booleans), or None when the LEFT JOIN found no row."""
+    fields = model._meta.concrete_fields
+    if values[0] is None:
+        return None
+    converted = []
+    for field, value in zip(fields, values):
+        for converter in connection.ops.get_db_converters(field.get_col(model._meta.db_table)):
+            value = converter(value, field.get_col(model._meta.db_table), connection)
+        converted.append(value)
+    return model.from_db(connection.alias, [field.attname for field in fields], converted)
+
+
+# Identifier -> the contact column selectors.contact_find compares it with (in normal form).
+_IDENTIFIER_COLUMNS = {"contact_id": "id", "email": "email", "phone": "phone", "external_ref": "external_ref"}
+
+
+@functools.cache
+def _event_rows_sql(contact_column: str | None) -> str:
+    def quoted(model, name: str | None = None) -> str:
+        return connection.ops.quote_name(model._meta.get_field(name).column if name else model._meta.db_table)
+
+    def columns(alias: str, model) -> str:
+        return ", ".join(f"{alias}.{connection.ops.quote_name(f.column)}" for f in model._meta.concrete_fields)
+
+    contact = (f", {columns('c', Contact)}", f"""
+          LEFT JOIN {quoted(Contact)} c ON c.{quoted(Contact, contact_column)} = %s
+         ORDER BY c.id
+         LIMIT 1""") if contact_column else ("", "")
+    return f"""
+        SELECT {columns("p", Purpose)}, {columns("ch", Channel)},
+               COALESCE((SELECT MAX(v.{quoted(PurposeVersion, "version")}) FROM {quoted(PurposeVersion)} v
+                          WHERE v.{quoted(PurposeVersion, "purpose")} = p.id
+                            AND v.{quoted(PurposeVersion, "change_kind")} = %s), 0){contact[0]}
+          FROM (SELECT 1 AS one) one
+          LEFT JOIN {quoted(Purpose)} p ON p.{quoted(Purpose, "slug")} = %s
+          LEFT JOIN {quoted(Channel)} ch ON ch.{quoted(Channel, "code")} = %s{contact[1]}"""
+
+
+@dataclass(frozen=True)
+class EventRows:
+    """What recording one event reads before the ledger, in one query (None: no such row)."""
+
+    purpose: Purpose | None
+    channel: Channel | None
+    material_version: int  # selectors.purpose_material_version
+    contact: Contact | None = None
+
+
+def event_rows(*, purpose_slug: str, channel_code: str, contact_by: tuple[str, object] | None = None) -> EventRows:
+    """The purpose by slug, the channel by code, the purpose's latest material version and, given
+    ``contact_by`` (an identifier in stored form: field, value), the contact as contact_find finds
+    it (the oldest of a shared phone), in one query."""
+    column = _IDENTIFIER_COLUMNS[contact_by[0]] if contact_by else None
+    params = [PurposeVersion.ChangeKind.MATERIAL.value, purpose_slug, channel_code]
+    with connection.cursor() as cursor:
+        cursor.execute(_event_rows_sql(column), params + ([contact_by[1]] if contact_by else []))
+        row = list(cursor.fetchone())
+    widths = [len(model._meta.concrete_fields) for model in (Purpose, Channel)]
+    return EventRows(_model_from_row(Purpose, row[:widths[0]]),
+                     _model_from_row(Channel, row[widths[0]:sum(widths)]),
+                     row[sum(widths)] or 0,
+                     _model_from_row(Contact, row[sum(widths) + 1:]) if contact_by else None)
+
+
+def _stored_identifier(data) -> tuple[str, object] | None:
+    """The one identifier of a request body in the form contact_find compares (as the fields will
+    validate it), or None when that is not plain: then the view looks the contact up itself."""
+    given = [name for name in IDENTIFIERS if data.get(name) not in (None, "")]
+    if len(given) != 1:
+        return None
+    field, value = given[0], data[given[0]]
+    try:
+        if field == "contact_id":
+            return ((field, value), value) if type(value) is int and 1 <= value <= MAX_BIGINT else None
+        if not isinstance(value, str) or "\x00" in value or not value.strip():
+            return None
+        value = value.strip()
+        stored = {"email": normalise_email, "phone": normalise_phone}.get(field, str.strip)(value)
+    except DjangoValidationError:
+        return None
+    return (field, value), stored
+
+
+class _PrefetchedCodeField(CodeRelatedField):
+    """CodeRelatedField answered from the row its serializer read together with the other one
+    (``ConsentEventCreateSerializer.codes``); the same look-up and messages for any other value."""
+
+    def to_internal_value(self, data):
+        read = getattr(self.parent, "codes", {}).get(self.field_name)
+        if read is None or read[0] != data:
+            return super().to_internal_value(data)
+        if read[1] is None:
+            self.fail("does_not_exist", slug_name=self.slug_field, value=data)
+        return read[1]
+
+
 class ConsentEventCreateSerializer(ContactIdentifierSerializer):
     create_contact = serializers.BooleanField(
         required=False, default=False,
         help_text=_("Create the contact from the email or phone when no contact matches."),
     )
-    purpose = CodeRelatedField(slug_field="slug", queryset=Purpose.objects.all())
-    channel = CodeRelatedField(slug_field="code", queryset=Channel.objects.all())
+    purpose = _PrefetchedCodeField(slug_field="slug", queryset=Purpose.objects.all())
+    channel = _PrefetchedCodeField(slug_field="code", queryset=Channel.objects.all())
     action = serializers.ChoiceField(choices=Action.choices)
     method = serializers.ChoiceField(choices=Method.choices)
     effective_at = InstantField(required=False)
@@ -136,6 +239,31 @@ class ConsentEventCreateSerializer(ContactIdentifierSerializer):
     evidence_user_agent = serializers.CharField(required=False, allow_blank=True, default="",
                                                 help_text=_("The contact's browser; kept up to 512 characters."))
     evidence_note = serializers.CharField(required=False, allow_blank=True, default="")
+
+    # Read with the purpose and the channel: the purpose's latest material version (for the
+    # response's check) and the contact named by the identifier, as (identifier, contact).
+    material_version: int | None = None
+    contact_read: tuple[tuple[str, object], Contact] | None = None
+
+    def to_internal_value(self, data):
+        # The purpose, the channel and the contact in one query; the fields then answer from it.
+        purpose, channel = (data.get("purpose"), data.get("channel")) if hasattr(data, "get") else (None, None)
+        if all(isinstance(code, str) and code and "\x00" not in code for code in (purpose, channel)):
+            identifier = _stored_identifier(data)
+            rows = event_rows(purpose_slug=purpose, channel_code=channel,
+                              contact_by=(identifier[0][0], identifier[1]) if identifier else None)
+            self.codes = {"purpose": (purpose, rows.purpose), "channel": (channel, rows.channel)}
+            self.material_version = rows.material_version
+            if rows.contact is not None:
+                self.contact_read = (identifier[0], rows.contact)
+        return super().to_internal_value(data)
+
+    def contact(self) -> Contact | None:
+        """contact_lookup of the validated identifier, without a query when it was read already."""
+        identifier = self.validated_data["identifier"]
+        if self.contact_read is not None and self.contact_read[0] == identifier:
+            return self.contact_read[1]
+        return contact_lookup(identifier)
 
     def validate(self, attrs):
         attrs = super().validate(attrs)
@@ -181,8 +309,37 @@ class RecordedEventSerializer(ConsentEventSerializer):
 
     @extend_schema_field(CheckResultSerializer)
     def get_state(self, obj) -> dict:
-        result = selectors.consent_check(contact=obj.contact, purpose=obj.purpose, channel=obj.channel)
+        result = self.context.get("check") or selectors.consent_check(
+            contact=obj.contact, purpose=obj.purpose, channel=obj.channel)
         return CheckResultSerializer(result.as_dict()).data
+
+
+def recorded_check(*, event: ConsentEvent, state, material_version: int | None) -> selectors.CheckResult | None:
+    """consent_check's answer just after ``event`` was appended, from the consent it wrote (``state``,
+    a StateValue: Recorded.state) instead of reading it again; the same rule (selectors._check_rule).
+    None when the state is not known (the response then checks). The event's channel is allowed
+    for its purpose: the append refuses it otherwise."""
+    contact, purpose, channel = event.contact, event.purpose, event.channel
+    if state is None:
+        return None
+    gate = selectors._contact_gate(contact)
+    if gate is not None:
+        return gate
+    if material_version is None:
+        material_version = selectors.purpose_material_version(purpose=purpose)
+
+    def in_category() -> bool:
+        targeted = purpose.data_subject_categories.all()
+        return not targeted.exists() or contact.data_subject_categories.filter(pk__in=targeted).exists()
+
+    address = selectors.contact_addresses(contact=contact).get(channel.code, "")
+    return selectors._check_rule(
+        contact=contact, purpose=purpose, state=state, material_version=material_version, now=timezone.now(),
+        channel_allowed=lambda: True,
+        suppressed=lambda granted_since: selectors._address_suppressed(
+            channel_id=channel.pk, channel_code=channel.code, address=address, granted_since=granted_since),
+        in_category=in_category,
+    )
 
 
 class EventFeedQuerySerializer(serializers.Serializer):
@@ -200,9 +357,54 @@ class EventFeedSerializer(serializers.Serializer):
 # --- Check ----------------------------------------------------------------------------------
 
 
+class DeferredCodeField(CodeRelatedField):
+    """A slug or code parsed as CodeRelatedField does, but not looked up here: the value stays the
+    string (the check reads the row with everything else in one query, then calls unknown())."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str) or "\x00" in data:
+            self.fail("invalid")
+        return data
+
+    def unknown(self, value: str) -> str:
+        """CodeRelatedField's message for a slug or code that names no row."""
+        return self.error_messages["does_not_exist"].format(slug_name=self.slug_field, value=value)
+
+
 class CheckQuerySerializer(ContactIdentifierSerializer):
-    purpose = CodeRelatedField(slug_field="slug", queryset=Purpose.objects.all())
-    channel = CodeRelatedField(slug_field="code", queryset=Channel.objects.all())
+    """The check's query. An unknown purpose or channel is a 400 on its field, reported before any
+    identifier error, as when the fields looked their rows up themselves."""
+
+    purpose = DeferredCodeField(slug_field="slug", queryset=Purpose.objects.all())
+    channel = DeferredCodeField(slug_field="code", queryset=Channel.objects.all())
+
+    def validate(self, attrs):
+        try:
+            return super().validate(attrs)
+        except serializers.ValidationError:
+            self._refuse_unknown_codes(attrs["purpose"], attrs["channel"])
+            raise
+
+    def _refuse_unknown_codes(self, purpose: str, channel: str, unknown: tuple[str, ...] | None = None) -> None:
+        if unknown is None:  # an error path: the look-up has not run
+            unknown = selectors.check_codes_unknown(purpose_slug=purpose, channel_code=channel)
+        values = {"purpose": purpose, "channel": channel}
+        if unknown:
+            raise serializers.ValidationError({name: [self.fields[name].unknown(values[name])] for name in unknown})
+
+    def answer(self) -> selectors.CheckResult:
+        """The check for the validated query (selectors.consent_check_lookup: one query, and the
+        suppression list's when needed); a 400 on the field at fault as the view gave it before."""
+        params = self.validated_data
+        field = params["identifier"][0]
+        try:
+            lookup = selectors.consent_check_lookup(purpose_slug=params["purpose"], channel_code=params["channel"],
+                                                    identifier=params["identifier"])
+        except DjangoValidationError as exc:  # as contact_lookup, after the unknown codes
+            self._refuse_unknown_codes(params["purpose"], params["channel"])
+            raise serializers.ValidationError({field: exc.messages})
+        self._refuse_unknown_codes(params["purpose"], params["channel"], lookup.unknown)
+        return lookup.result
 
 
 class ReceiptQuerySerializer(serializers.Serializer):

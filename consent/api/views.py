@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import django_filters
 from django.conf import settings
-from django.db import transaction
+from django.contrib.auth import get_user_model
+from django.db import DEFAULT_DB_ALIAS, transaction
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
@@ -82,6 +83,15 @@ def _idempotency_key(request) -> str | None:
     return key
 
 
+def _author(request):
+    """request.user as the events' author. A token's authentication (request.auth) knows the user's
+    id: the user row itself is then not read, the event needs nothing else."""
+    user_id = getattr(request.auth, "user_id", None)
+    if user_id is None:
+        return request.user
+    return get_user_model().from_db(DEFAULT_DB_ALIAS, ["id"], [user_id])  # other fields load on use
+
+
 class ConsentEventView(APIView):
     """The consent ledger: record one event (POST) or follow the change feed (GET)."""
 
@@ -127,28 +137,35 @@ class ConsentEventView(APIView):
         body.is_valid(raise_exception=True)
         data = body.validated_data
         idempotency_key = _idempotency_key(request)
-        # One transaction: a contact created here is not kept when the event is refused.
-        with transaction.atomic():
-            contact = s.contact_lookup(data["identifier"])
-            if contact is None:
-                if not data["create_contact"]:
-                    raise ValidationError({"contact": [
-                        _("No contact matches this %(field)s.") % {"field": data["identifier"][0]}
-                    ]})
-                field, value = data["identifier"]
-                defaults = {"source": "api"}
-                if data.get("language"):
-                    defaults["language"] = data["language"]
-                contact, _created = services.contact_get_or_create(**{field: value}, **defaults)
-            recorded = services.consent_record(
+        contact = body.contact()
+        if contact is None and not data["create_contact"]:
+            raise ValidationError({"contact": [
+                _("No contact matches this %(field)s.") % {"field": data["identifier"][0]}
+            ]})
+
+        def record(contact):
+            return services.consent_record(
                 contact=contact, purpose=data["purpose"], channel=data["channel"], action=data["action"],
-                method=data["method"], effective_at=data.get("effective_at"), recorded_by=request.user,
+                method=data["method"], effective_at=data.get("effective_at"), recorded_by=_author(request),
                 collection_form=data["collection_form"], notice_text=data.get("notice_text"),
                 language=data.get("language"), evidence_ip=data["evidence_ip"],
                 evidence_user_agent=data["evidence_user_agent"], evidence_note=data["evidence_note"],
                 idempotency_key=idempotency_key,
             )
-        return Response(s.RecordedEventSerializer(recorded.event).data,
+
+        if contact is not None:
+            recorded = record(contact)  # consent_record is its own transaction (one statement on PostgreSQL)
+        else:
+            # One transaction: a contact created here is not kept when the event is refused.
+            with transaction.atomic():
+                field, value = data["identifier"]
+                defaults = {"source": "api"}
+                if data.get("language"):
+                    defaults["language"] = data["language"]
+                contact, _created = services.contact_get_or_create(**{field: value}, **defaults)
+                recorded = record(contact)
+        check = s.recorded_check(event=recorded.event, state=recorded.state, material_version=body.material_version)
+        return Response(s.RecordedEventSerializer(recorded.event, context={"check": check}).data,
                         status=status.HTTP_201_CREATED if recorded.created else status.HTTP_200_OK)
 
 
@@ -168,10 +185,7 @@ class ConsentCheckView(APIView):
     def get(self, request):
         query = s.CheckQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        params = query.validated_data
-        contact = s.contact_lookup(params["identifier"])
-        result = selectors.consent_check(contact=contact, purpose=params["purpose"], channel=params["channel"])
-        return Response(s.CheckResultSerializer(result.as_dict()).data)
+        return Response(s.CheckResultSerializer(query.answer().as_dict()).data)
 
 
 def _document(content: bytes, filename: str) -> HttpResponse:
@@ -224,37 +238,66 @@ class ContactRecordView(APIView):
 # --- Audience (design §4) -------------------------------------------------------------------
 
 
-class _Echo:
-    """A file-like object whose write() returns the line, for a streamed csv.writer."""
-
-    def write(self, value):
-        return value
-
-
-def _audience_csv(rows):
-    """CSV lines; a cell that a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a
-    leading apostrophe, as in the register's CSV. NDJSON gives the values as they are."""
+def _audience_csv(rows, *, header: bool = True, batch_rows: int = 1000):
+    """CSV lines (csv.writer's dialect, "\\r\\n"), in chunks of bytes; a cell that a spreadsheet would run
+    as a formula (=, +, -, @, tab, CR first) gets a leading apostrophe, as in the register's CSV. NDJSON
+    gives the values as they are. The PostgreSQL path (audience_copy_chunks) writes the same bytes."""
     import csv
+    import io
 
     from registry.exports.csv_export import excel_safe
 
-    writer = csv.writer(_Echo())
-    yield writer.writerow(selectors.AUDIENCE_COLUMNS)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    if header:
+        writer.writerow(selectors.AUDIENCE_COLUMNS)
+    pending = 0
     for row in rows:
-        yield writer.writerow([excel_safe(str(row[column])) for column in selectors.AUDIENCE_COLUMNS])
+        writer.writerow([row["contact_id"], excel_safe(row["external_ref"]), excel_safe(row["address"]),
+                         excel_safe(row["language"]), excel_safe(row["unsubscribe_url"])])
+        pending += 1
+        if pending >= batch_rows:
+            yield buffer.getvalue().encode()
+            buffer.seek(0)
+            buffer.truncate()
+            pending = 0
+    if buffer.tell():
+        yield buffer.getvalue().encode()
 
 
-def _audience_ndjson(rows):
+def _audience_ndjson(rows, *, batch_rows: int = 1000):
     import json
 
+    lines: list[str] = []
     for row in rows:
-        yield json.dumps(row, ensure_ascii=False) + "\n"
+        lines.append(json.dumps(row, ensure_ascii=False) + "\n")
+        if len(lines) >= batch_rows:
+            yield "".join(lines).encode()
+            lines = []
+    if lines:
+        yield "".join(lines).encode()
 
 
 class ConsentAudienceView(APIView):
     """Everyone who may be reached for a purpose on a channel, streamed (never held in memory)."""
 
     queryset = ConsentState.objects.none()  # consent.view_consentstate is the permission asked
+
+    @staticmethod
+    def body(*, purpose, channel, fmt: str, use_copy: bool | None = None):
+        """The response's bytes, in chunks: on PostgreSQL built by the database and streamed by COPY
+        (about 20 times faster), elsewhere by audience_rows; both write the same bytes."""
+        if use_copy is None:
+            use_copy = selectors.audience_copy_supported(channel=channel)
+        if use_copy:
+            chunks = selectors.audience_copy_chunks(purpose=purpose, channel=channel, fmt=fmt)
+            if fmt == "csv":
+                from itertools import chain
+
+                return chain(_audience_csv(()), chunks)  # the header, then COPY's rows
+            return chunks
+        rows = selectors.audience_rows(purpose=purpose, channel=channel)
+        return _audience_ndjson(rows) if fmt == "ndjson" else _audience_csv(rows)
 
     @extend_schema(
         operation_id="v1_consent_audience",
@@ -276,11 +319,11 @@ class ConsentAudienceView(APIView):
         query.is_valid(raise_exception=True)
         params = query.validated_data
         purpose, channel = params["purpose"], params["channel"]
-        rows = selectors.audience_rows(purpose=purpose, channel=channel)
+        body = self.body(purpose=purpose, channel=channel, fmt=params["format"])
         if params["format"] == "ndjson":
-            response = StreamingHttpResponse(_audience_ndjson(rows), content_type="application/x-ndjson")
+            response = StreamingHttpResponse(body, content_type="application/x-ndjson")
         else:
-            response = StreamingHttpResponse(_audience_csv(rows), content_type="text/csv; charset=utf-8")
+            response = StreamingHttpResponse(body, content_type="text/csv; charset=utf-8")
             response["Content-Disposition"] = f'attachment; filename="audience-{purpose.slug}-{channel.code}.csv"'
         response["Cache-Control"] = "private, no-store"
         return response
