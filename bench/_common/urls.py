@@ -8,7 +8,6 @@ from . import views
 urlpatterns = [
     path("bench/ping/", views.ping),
     path("bench/bare-post/", views.bare_post),
-    path("bench/what-if-check/", views.what_if_check),
     path("bench/drf-ping/", views.drf_ping),
     *app_urlpatterns,
 ]
