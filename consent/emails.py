@@ -39,6 +39,21 @@ def unsubscribe_url(*, contact_id: int, purpose_id: int, channel_id: int, langua
         contact_id=contact_id, purpose_id=purpose_id, channel_id=channel_id)))
 
 
+_TOKEN_MARK = "0.0.0.unsubscribe-token-mark"  # path-safe: reverse() leaves it as it is
+
+
+def unsubscribe_url_parts(*, language: str) -> tuple[str, str]:
+    """(head, tail) with unsubscribe_url(...) == head + token + tail in ``language``: the audience
+    export reverses the URL once per language, not once per row."""
+    head, tail = public_url(_localised_path(language, "consent:unsubscribe", _TOKEN_MARK)).split(_TOKEN_MARK)
+    return head, tail
+
+
+def unsubscribe_url_parts_by_language() -> dict[str, tuple[str, str]]:
+    """unsubscribe_url_parts of every language of the site (settings.LANGUAGES)."""
+    return {code: unsubscribe_url_parts(language=code) for code, _name in settings.LANGUAGES}
+
+
 def _send(*, contact: Contact, subject: str, template: str, context: dict) -> None:
     with override(contact.language):
         body = render_to_string(template, {"contact": contact, **context})
