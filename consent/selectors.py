@@ -487,11 +487,14 @@ def _has_address_on(channel: Channel) -> Q:
 def _current_grants(*, purpose: Purpose, channel: Channel, now: datetime):
     """The current-consent rows of a consent-based purpose x channel whose contact is in its audience
     (suppression lists aside). The covering partial index consent_state_granted_idx answers alone."""
-    return ConsentState.objects.filter(
+    grants = ConsentState.objects.filter(
         Q(expires_at__isnull=True) | Q(expires_at__gt=now),
         purpose=purpose, channel=channel, status=Action.GRANTED, reachable=True,
-        purpose_version__gte=purpose_material_version(purpose=purpose),
     )
+    material = purpose_material_version(purpose=purpose)
+    # Versions start at 1: before any material change every grant is current, and a test per index
+    # entry would only cost time (a quarter of a count of half a million rows).
+    return grants.filter(purpose_version__gte=material) if material > 1 else grants
 
 
 def audience_count(*, purpose: Purpose, channel: Channel, now: datetime | None = None) -> int:
