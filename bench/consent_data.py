@@ -476,7 +476,9 @@ def generate(*, database: str, contacts: int, events_per_contact: int, seed: int
     SuppressionEntry.objects.bulk_create(
         [SuppressionEntry(channel=channels[code], digest=suppression_digest(code, address), source="opposition_list")
          for code, address in suppressed], batch_size=2000, ignore_conflicts=True)
-    with connection.cursor() as cursor:  # without statistics the planner guesses an empty table
+    from django.db import connection as django_connection
+
+    with django_connection.cursor() as cursor:  # without statistics the planner guesses an empty table
         cursor.execute("ANALYZE consent_suppressionentry")
     phases["suppression"] = time.perf_counter() - mark
     phases["total"] = time.perf_counter() - started

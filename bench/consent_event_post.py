@@ -99,6 +99,14 @@ def run(bench, args) -> None:
         samples["bare Django form POST, one INSERT (baseline)"] += timed(bare_post, part)
         samples["API POST consent/events/"] += timed(api_post, part)
 
+    # How many SQL statements one API POST sends (the baseline sends one INSERT).
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as queries:
+        api_post(case(emails[-1]))
+    statements = len(queries.captured_queries)
+
     # What was written is a valid continuation of the ledger, and every pair has its state.
     new_events = list(ConsentEvent.objects.filter(sequence__gte=first_sequence).select_related("notice")
                       .order_by("sequence"))
@@ -126,7 +134,8 @@ def run(bench, args) -> None:
           f"{args.requests} POSTs per series, in-process (django.test.Client), interleaved by {block}")
     print(_common.table(rows, ["series", "per s", "p50 ms", "p95 ms", "x baseline"]))
     print(f"API records {ratio:.2f} x the bare form POSTs per second (target >= {TARGET_RATIO}: "
-          f"{'met' if ratio >= TARGET_RATIO else 'MISSED'}); {len(new_events)} new events chain correctly")
+          f"{'met' if ratio >= TARGET_RATIO else 'MISSED'}); {len(new_events)} new events chain correctly; "
+          f"{statements} SQL statements per API POST (token cache warm)")
     print("reproduce: " + _common.reproduce("consent_event_post.py", bench,
                                             "" if bench.smoke else f"--requests {args.requests}"))
 

@@ -6,8 +6,10 @@ keyed digest, so erasure can clear the evidence and the chain still verifies.
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Iterator
@@ -15,6 +17,7 @@ from typing import Iterator
 from django.db import connection
 
 from .normalise import keyed_digest
+from .state import StateValue
 
 DOMAIN_TAG = "dpodesk/consent-event/v1"
 GENESIS_HASH = "0" * 64
@@ -66,6 +69,161 @@ def lock_for_append() -> None:
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [APPEND_LOCK_KEY])
+
+
+@contextmanager
+def prepared_cursor():
+    """A cursor for the few statements every API write runs. On PostgreSQL it binds parameters
+    server-side and prepares each statement, so PostgreSQL plans it once per connection (planning
+    costs more than running these index look-ups); Django's wrapper still applies (its errors, the
+    query log, execute wrappers). Behind a pooler in transaction mode, prepared statements need
+    PgBouncer >= 1.21. Elsewhere: the usual cursor."""
+    if connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            yield cursor
+        return
+    connection.ensure_connection()
+    raw = connection.connection
+    if raw.prepare_threshold is None:
+        # Django turns psycopg's automatic preparing off (None also refuses prepare=True). Its
+        # cursors bind client-side and never prepare, so this enables only the explicit ones here.
+        raw.prepare_threshold = 2**31 - 1
+    with connection.wrap_database_errors:
+        cursor = connection._prepare_cursor(_preparing_cursor_class()(raw))
+    with cursor:
+        yield cursor
+
+
+@functools.cache
+def _preparing_cursor_class():
+    from django.db.backends.postgresql.base import ServerBindingCursor
+
+    class PreparingCursor(ServerBindingCursor):
+        def execute(self, query, params=None, *, prepare=None, binary=None):
+            result = super().execute(query, params, prepare=True if prepare is None else prepare, binary=binary)
+            if self._query is None:  # a prepared run keeps no text: give Django's query log one
+                self._query = _LoggedQuery(query.encode())
+            return result
+
+    return PreparingCursor
+
+
+@dataclass(frozen=True)
+class _LoggedQuery:
+    query: bytes
+
+
+@dataclass(frozen=True)
+class Tail:
+    """What an unlocked append reads in one query (PostgreSQL): the ledger's last event, the pair's
+    current consent, whether the purpose uses the channel, the first event of the idempotency key
+    and the id of the notice by its hash (None when absent)."""
+
+    sequence: int
+    hash: str
+    state: StateValue | None
+    channel_allowed: bool
+    first_event_id: int | None
+    notice_id: int | None
+
+
+def _sql_names():
+    from registry.models import Purpose
+
+    from .models import ConsentEvent, ConsentState, Notice
+
+    def table(model) -> str:
+        return connection.ops.quote_name(model._meta.db_table)
+
+    def col(model, name: str) -> str:
+        return connection.ops.quote_name(model._meta.get_field(name).column)
+
+    return table, col, ConsentEvent, ConsentState, Notice, Purpose.channels.through
+
+
+@functools.cache
+def _read_tail_sql() -> str:
+    table, col, Event, State, Notice, PurposeChannel = _sql_names()
+    seq, key, author = col(Event, "sequence"), col(Event, "idempotency_key"), col(Event, "recorded_by")
+    state_columns = ", ".join(f"s.{col(State, name)}" for name in
+                              ("status", "purpose_version", "since", "expires_at", "last_event"))
+    return f"""
+        SELECT t.{seq}, t.{col(Event, "hash")}, {state_columns},
+               EXISTS (SELECT 1 FROM {table(PurposeChannel)} pc WHERE pc.{col(PurposeChannel, "purpose")} = %s
+                                                             AND pc.{col(PurposeChannel, "channel")} = %s),
+               (SELECT e.id FROM {table(Event)} e WHERE e.{key} = %s AND e.{author} IS NOT DISTINCT FROM %s
+                 ORDER BY e.{seq} LIMIT 1),
+               (SELECT n.id FROM {table(Notice)} n WHERE n.{col(Notice, "sha256")} = %s)
+          FROM (SELECT 1 AS one) one
+          LEFT JOIN LATERAL (SELECT e.{seq}, e.{col(Event, "hash")} FROM {table(Event)} e
+                              ORDER BY e.{seq} DESC LIMIT 1) t ON true
+          LEFT JOIN {table(State)} s ON s.{col(State, "contact")} = %s AND s.{col(State, "purpose")} = %s
+                                    AND s.{col(State, "channel")} = %s"""
+
+
+def read_tail(*, contact_id: int, purpose_id: int, channel_id: int, idempotency_key: str | None,
+              recorded_by_id: int | None, notice_sha256: str | None) -> Tail:
+    """PostgreSQL: the Tail for appending one event of this contact x purpose x channel."""
+    with prepared_cursor() as cursor:
+        cursor.execute(_read_tail_sql(), [purpose_id, channel_id, idempotency_key, recorded_by_id, notice_sha256,
+                                          contact_id, purpose_id, channel_id])
+        (sequence, last_hash, status, purpose_version, since, expires_at, last_event_id, allowed, first_event_id,
+         notice_id) = cursor.fetchone()
+    state = None if status is None else StateValue(status, purpose_version, since, expires_at, last_event_id)
+    return Tail(sequence or 0, last_hash or GENESIS_HASH, state, bool(allowed), first_event_id, notice_id)
+
+
+@functools.cache
+def _append_one_sql(with_state: bool) -> str:
+    table, col, Event, State, _Notice, _PurposeChannel = _sql_names()
+    event_fields = [field for field in Event._meta.concrete_fields if not field.primary_key]
+
+    def values(fields) -> str:  # typed, as the client binds the parameters as literals
+        return ", ".join(f"%s::{field.db_type(connection)}" for field in fields)
+
+    sql = f"""
+        WITH appended AS (
+            INSERT INTO {table(Event)} ({", ".join(col(Event, f.name) for f in event_fields)})
+            SELECT {values(event_fields)} FROM (SELECT pg_advisory_xact_lock(%s)) serialised
+            RETURNING id)"""
+    if not with_state:
+        return sql + "\n        SELECT appended.id, false FROM appended"
+    state_fields = [field for field in State._meta.concrete_fields if field.name not in ("id", "last_event")]
+    columns = [col(State, f.name) for f in state_fields] + [col(State, "last_event")]
+    unique = ", ".join(col(State, name) for name in ("contact", "purpose", "channel"))
+    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in unique)
+    # apply_event's rule: an event dated before the current consent changes nothing. Evaluated on
+    # the row as it is when written, so a newer event written meanwhile is never overwritten.
+    return sql + f""",
+        state AS (
+            INSERT INTO {table(State)} ({", ".join(columns)})
+            SELECT {values(state_fields)}, appended.id FROM appended
+            ON CONFLICT ({unique}) DO UPDATE SET {updates}
+             WHERE {table(State)}.{col(State, "since")} <= EXCLUDED.{col(State, "since")}
+            RETURNING 1)
+        SELECT appended.id, EXISTS (SELECT 1 FROM state) FROM appended"""
+
+
+def append_one(event, state=None) -> bool:
+    """PostgreSQL: insert ``event`` (its sequence and hashes set) and upsert the pair's current
+    consent ``state`` (an unsaved ConsentState, or None to leave it) in ONE statement, under the
+    append lock. Sets ``event.pk``; returns whether the state row was written. An IntegrityError
+    means another writer appended this sequence (or this idempotency key) first."""
+    from .models import ConsentEvent, ConsentState
+
+    def prepared(obj, fields) -> list:
+        return [field.get_db_prep_save(field.pre_save(obj, True), connection=connection) for field in fields]
+
+    params = prepared(event, [f for f in ConsentEvent._meta.concrete_fields if not f.primary_key])
+    params.append(APPEND_LOCK_KEY)
+    if state is not None:
+        params += prepared(state, [f for f in ConsentState._meta.concrete_fields
+                                   if f.name not in ("id", "last_event")])
+    with prepared_cursor() as cursor:
+        cursor.execute(_append_one_sql(state is not None), params)
+        event.pk, state_written = cursor.fetchone()
+    event._state.adding = False
+    return state_written
 
 
 def evidence_matches(event) -> bool:

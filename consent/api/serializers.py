@@ -15,9 +15,9 @@ from rest_framework import serializers
 
 from registry.models import Channel, DataSubjectCategory, Purpose, PurposeVersion
 
-from .. import selectors
-from ..models import Action, ConsentEvent, Contact, Method
-from ..normalise import normalise_email, normalise_phone
+from .. import ledger, selectors
+from ..models import Action, ConsentEvent, Contact, Method, SuppressionEntry
+from ..normalise import normalise_email, normalise_phone, stored_address_digest
 
 IDENTIFIERS = ("contact_id", "email", "phone", "external_ref")
 # Codes only, as the register API has them: one "Language" enum in the OpenAPI schema.
@@ -120,18 +120,27 @@ def contact_lookup(identifier: tuple[str, object]) -> Contact | None:
 # --- Events ---------------------------------------------------------------------------------
 
 
+@functools.cache
+def _row_converters(model, vendor: str) -> list[tuple]:
+    """Per concrete column of ``model``: (column expression, the converters the ORM would apply)."""
+    columns = []
+    for field in model._meta.concrete_fields:
+        column = field.get_col(model._meta.db_table)
+        columns.append((column, connection.ops.get_db_converters(column) + column.get_db_converters(connection)))
+    return columns
+
+
 def _model_from_row(model, values: list):
     """An instance of ``model`` from its concrete columns as a raw cursor returned them (with the
-    backend's converters, e.g. SQLite's booleans), or None when the LEFT JOIN found no row."""
-    fields = model._meta.concrete_fields
+    ORM's converters, e.g. SQLite's booleans), or None when the LEFT JOIN found no row."""
     if values[0] is None:
         return None
     converted = []
-    for field, value in zip(fields, values):
-        for converter in connection.ops.get_db_converters(field.get_col(model._meta.db_table)):
-            value = converter(value, field.get_col(model._meta.db_table), connection)
+    for (column, converters), value in zip(_row_converters(model, connection.vendor), values):
+        for converter in converters:
+            value = converter(value, column, connection)
         converted.append(value)
-    return model.from_db(connection.alias, [field.attname for field in fields], converted)
+    return model.from_db(connection.alias, [field.attname for field in model._meta.concrete_fields], converted)
 
 
 # Identifier -> the contact column selectors.contact_find compares it with (in normal form).
@@ -146,8 +155,11 @@ def _event_rows_sql(contact_column: str | None) -> str:
     def columns(alias: str, model) -> str:
         return ", ".join(f"{alias}.{connection.ops.quote_name(f.column)}" for f in model._meta.concrete_fields)
 
+    # Email and external reference are unique where not empty (partial indexes): saying so lets the
+    # prepared statement's generic plan use them (the value is never empty).
+    not_empty = f" AND c.{quoted(Contact, contact_column)} <> ''" if contact_column in ("email", "external_ref") else ""
     contact = (f", {columns('c', Contact)}", f"""
-          LEFT JOIN {quoted(Contact)} c ON c.{quoted(Contact, contact_column)} = %s
+          LEFT JOIN {quoted(Contact)} c ON c.{quoted(Contact, contact_column)} = %s{not_empty}
          ORDER BY c.id
          LIMIT 1""") if contact_column else ("", "")
     return f"""
@@ -176,7 +188,7 @@ def event_rows(*, purpose_slug: str, channel_code: str, contact_by: tuple[str, o
     it (the oldest of a shared phone), in one query."""
     column = _IDENTIFIER_COLUMNS[contact_by[0]] if contact_by else None
     params = [PurposeVersion.ChangeKind.MATERIAL.value, purpose_slug, channel_code]
-    with connection.cursor() as cursor:
+    with ledger.prepared_cursor() as cursor:
         cursor.execute(_event_rows_sql(column), params + ([contact_by[1]] if contact_by else []))
         row = list(cursor.fetchone())
     widths = [len(model._meta.concrete_fields) for model in (Purpose, Channel)]
@@ -186,9 +198,9 @@ def event_rows(*, purpose_slug: str, channel_code: str, contact_by: tuple[str, o
                      _model_from_row(Contact, row[sum(widths) + 1:]) if contact_by else None)
 
 
-def _stored_identifier(data) -> tuple[str, object] | None:
-    """The one identifier of a request body in the form contact_find compares (as the fields will
-    validate it), or None when that is not plain: then the view looks the contact up itself."""
+def _stored_identifier(data) -> tuple[tuple[str, object], object] | None:
+    """The one identifier of a request body as the fields will validate it, and its value in the
+    form contact_find compares; None when that is not plain: then the view looks the contact up."""
     given = [name for name in IDENTIFIERS if data.get(name) not in (None, "")]
     if len(given) != 1:
         return None
@@ -313,6 +325,33 @@ class RecordedEventSerializer(ConsentEventSerializer):
             contact=obj.contact, purpose=obj.purpose, channel=obj.channel)
         return CheckResultSerializer(result.as_dict()).data
 
+    def to_representation(self, instance):
+        """What the fields above give (a test compares both), written out: building this
+        ModelSerializer's fields costs more than the rest of an API write. ``fields_representation``
+        is the reference."""
+        result = self.context.get("check") or selectors.consent_check(
+            contact=instance.contact, purpose=instance.purpose, channel=instance.channel)
+        instant = _INSTANT.to_representation
+        return {
+            "id": instance.pk, "sequence": instance.sequence, "contact_id": instance.contact_id,
+            "purpose": instance.purpose.slug, "purpose_version": instance.purpose_version,
+            "channel": instance.channel.code, "action": instance.action, "method": instance.method,
+            "effective_at": instant(instance.effective_at), "recorded_at": instant(instance.recorded_at),
+            "notice_sha256": instance.notice.sha256 if instance.notice_id else None, "hash": instance.hash,
+            "state": {
+                "allowed": result.allowed, "status": result.status,
+                "since": instant(result.since) if result.since is not None else None,
+                "expires_at": instant(result.expires_at) if result.expires_at is not None else None,
+                "reason": result.reason, "regime": result.regime,
+            },
+        }
+
+    def fields_representation(self, instance):
+        return super().to_representation(instance)
+
+
+_INSTANT = serializers.DateTimeField()  # its ISO 8601 output in the current time zone
+
 
 def recorded_check(*, event: ConsentEvent, state, material_version: int | None) -> selectors.CheckResult | None:
     """consent_check's answer just after ``event`` was appended, from the consent it wrote (``state``,
@@ -336,10 +375,22 @@ def recorded_check(*, event: ConsentEvent, state, material_version: int | None) 
     return selectors._check_rule(
         contact=contact, purpose=purpose, state=state, material_version=material_version, now=timezone.now(),
         channel_allowed=lambda: True,
-        suppressed=lambda granted_since: selectors._address_suppressed(
+        suppressed=lambda granted_since: _address_suppressed(
             channel_id=channel.pk, channel_code=channel.code, address=address, granted_since=granted_since),
         in_category=in_category,
     )
+
+
+def _address_suppressed(*, channel_id: int, channel_code: str, address: str, granted_since) -> bool:
+    """selectors._address_suppressed, its look-up prepared on PostgreSQL (run by every API write)."""
+    if connection.vendor != "postgresql" or not address:
+        return selectors._address_suppressed(channel_id=channel_id, channel_code=channel_code, address=address,
+                                             granted_since=granted_since)
+    table = connection.ops.quote_name(SuppressionEntry._meta.db_table)
+    with ledger.prepared_cursor() as cursor:
+        cursor.execute(f"SELECT source, created_at FROM {table} WHERE channel_id = %s AND digest = %s",
+                       [channel_id, stored_address_digest(channel_code, address)])
+        return selectors.suppression_blocks(cursor.fetchall(), granted_since=granted_since)
 
 
 class EventFeedQuerySerializer(serializers.Serializer):

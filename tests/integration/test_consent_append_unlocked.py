@@ -1,0 +1,64 @@
+"""Unlocked single appends (consent.services._record_one_unlocked) racing locked batch appends
+(consent_record_many) on real PostgreSQL: one chain, no fork, every state the fold of its events."""
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from consent import services
+from consent.models import ConsentEvent, ConsentState
+from consent.state import fold
+from tests.factories import ContactFactory, channel, consent_purpose
+from tests.integration.test_consent_ledger import (
+    LOCK_WAIT_TIMEOUT,
+    assert_one_unforked_chain,
+    in_own_connection,
+)
+
+pytestmark = pytest.mark.integration
+
+SINGLE_WRITERS, SINGLES = 3, 12
+BATCHES, BATCH_SIZE = 4, 5
+
+
+def test_unlocked_and_locked_appends_race_without_forking(transactional_db, reference_data):
+    purpose = consent_purpose("int-unlocked-race", channels=("email", "sms"))
+    email, sms = channel("email"), channel("sms")
+    singles = [ContactFactory(email=f"single{n}@example.org") for n in range(SINGLE_WRITERS)]
+    batched = ContactFactory(email="batched@example.org")
+    start = threading.Barrier(SINGLE_WRITERS + 1)
+    errors: list[BaseException] = []
+
+    def single_writer(contact):
+        start.wait(timeout=LOCK_WAIT_TIMEOUT)
+        for n in range(SINGLES):  # the same pair: each append races the others' state writes too
+            action = "granted" if n % 2 == 0 else "withdrawn"
+            recorded = services.consent_record(contact=contact, purpose=purpose, channel=email, action=action,
+                                               method="api", idempotency_key=f"{contact.pk}-{n}")
+            assert recorded.created
+
+    def batch_writer():
+        start.wait(timeout=LOCK_WAIT_TIMEOUT)
+        for b in range(BATCHES):
+            requests = [services.EventRequest(contact=batched, purpose=purpose, channel=sms,
+                                              action="granted" if n % 2 == 0 else "withdrawn", method="api")
+                        for n in range(BATCH_SIZE)]
+            outcomes = services.consent_record_many(requests)
+            assert all(isinstance(o, services.Recorded) for o in outcomes), outcomes
+
+    threads = [in_own_connection(single_writer, errors, c) for c in singles]
+    threads.append(in_own_connection(batch_writer, errors))
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "an append never finished"
+    assert not errors, errors
+
+    stored = assert_one_unforked_chain(SINGLE_WRITERS * SINGLES + BATCHES * BATCH_SIZE)
+    for state in ConsentState.objects.filter(purpose=purpose):
+        events = [e for e in stored if (e.contact_id, e.channel_id) == (state.contact_id, state.channel_id)]
+        value = fold(events, validity_months=purpose.consent_validity_months)
+        assert (state.status, state.since, state.last_event_id) == (value.status, value.since, value.last_event_id)
+    assert ConsentEvent.objects.filter(idempotency_key__isnull=False).count() == SINGLE_WRITERS * SINGLES
