@@ -104,20 +104,26 @@ class ConsentEvent(models.Model):
     trigger enforces it), except the clearing of personal evidence on erasure, which the
     hash chain survives because it covers a keyed digest of that evidence."""
 
+    # Every index costs each append (the hot write path): the foreign keys below are not indexed on
+    # their own. The composite index serves look-ups by contact; a purpose, channel, notice or user
+    # is deleted rarely enough (and PROTECT refuses it anyway) for a scan to be fine.
     sequence = models.BigIntegerField(_("sequence"), unique=True, editable=False)
-    contact = models.ForeignKey(Contact, verbose_name=_("contact"), on_delete=models.PROTECT, related_name="events")
-    purpose = models.ForeignKey(Purpose, verbose_name=_("purpose"), on_delete=models.PROTECT, related_name="+")
+    contact = models.ForeignKey(Contact, verbose_name=_("contact"), on_delete=models.PROTECT, related_name="events",
+                                db_index=False)
+    purpose = models.ForeignKey(Purpose, verbose_name=_("purpose"), on_delete=models.PROTECT, related_name="+",
+                                db_index=False)
     purpose_version = models.PositiveIntegerField(_("purpose version"))
-    channel = models.ForeignKey(Channel, verbose_name=_("channel"), on_delete=models.PROTECT, related_name="+")
+    channel = models.ForeignKey(Channel, verbose_name=_("channel"), on_delete=models.PROTECT, related_name="+",
+                                db_index=False)
     action = models.CharField(_("action"), max_length=20, choices=Action.choices)
     method = models.CharField(_("method"), max_length=20, choices=Method.choices)
     effective_at = models.DateTimeField(_("effective at"))
     recorded_at = models.DateTimeField(_("recorded at"))
     notice = models.ForeignKey(Notice, verbose_name=_("notice shown"), on_delete=models.PROTECT, null=True,
-                               blank=True, related_name="events")
+                               blank=True, related_name="events", db_index=False)
     collection_form = models.CharField(_("collection form"), max_length=80, blank=True)
     recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, verbose_name=_("recorded by"), on_delete=models.PROTECT,
-                                    null=True, blank=True, related_name="+")
+                                    null=True, blank=True, related_name="+", db_index=False)
     evidence_ip = models.GenericIPAddressField(_("IP address"), null=True, blank=True)
     evidence_user_agent = models.CharField(_("user agent"), max_length=512, blank=True)
     evidence_note = models.TextField(_("note"), blank=True)
@@ -125,14 +131,22 @@ class ConsentEvent(models.Model):
                                          upload_to="consent/evidence/%Y/%m/", blank=True)
     evidence_digest = models.CharField(_("evidence digest"), max_length=64)
     # Unique per author (the API client), not globally: two integrations may pick the same key.
-    idempotency_key = models.CharField(_("idempotency key"), max_length=120, null=True, blank=True, db_index=True)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=120, null=True, blank=True)
     previous_hash = models.CharField(_("previous hash"), max_length=64)
-    hash = models.CharField(_("hash"), max_length=64, unique=True)
+    hash = models.CharField(_("hash"), max_length=64)
 
     class Meta:
         ordering = ["sequence"]
-        indexes = [models.Index(fields=["contact", "purpose", "channel", "sequence"])]
+        indexes = [
+            models.Index(fields=["contact", "purpose", "channel", "sequence"]),
+            # Only the few events that carry a key (API retries, import lines). The pattern operator
+            # class serves both the look-up by key and the import's prefix search whatever the
+            # collation (PostgreSQL; other databases ignore it). No LIKE index on hashes.
+            models.Index(fields=["idempotency_key"], condition=Q(idempotency_key__isnull=False),
+                         opclasses=["varchar_pattern_ops"], name="consent_event_idempotency_idx"),
+        ]
         constraints = [
+            models.UniqueConstraint(fields=["hash"], name="consent_event_hash_unique"),
             models.UniqueConstraint(fields=["recorded_by", "idempotency_key"],
                                     condition=Q(idempotency_key__isnull=False, recorded_by__isnull=False),
                                     name="consent_event_idempotency_per_author"),
@@ -152,14 +166,16 @@ class ConsentState(models.Model):
     """Current consent of a contact for a purpose on a channel: the fold of its events, written
     only by consent.services in the transaction that appends the event."""
 
-    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consent_states")
-    purpose = models.ForeignKey(Purpose, on_delete=models.CASCADE, related_name="+")
-    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+")
+    # consent_state_unique (contact, purpose, channel) serves look-ups by contact; the foreign keys
+    # are not indexed on their own (each index costs every append).
+    contact = models.ForeignKey(Contact, on_delete=models.CASCADE, related_name="consent_states", db_index=False)
+    purpose = models.ForeignKey(Purpose, on_delete=models.CASCADE, related_name="+", db_index=False)
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+", db_index=False)
     status = models.CharField(_("status"), max_length=20, choices=Action.choices)
     purpose_version = models.PositiveIntegerField(_("purpose version"))
     since = models.DateTimeField(_("since"))
     expires_at = models.DateTimeField(_("expires at"), null=True, blank=True)
-    last_event = models.ForeignKey(ConsentEvent, on_delete=models.PROTECT, related_name="+")
+    last_event = models.ForeignKey(ConsentEvent, on_delete=models.PROTECT, related_name="+", db_index=False)
     # Kept by consent.services with the contact (address, restriction, anonymisation) so that an
     # audience count is a bare index-only count of the partial index below.
     reachable = models.BooleanField(

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 
 import phonenumbers
 from django.conf import settings
@@ -10,16 +11,60 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from email_validator import EmailNotValidError, validate_email
 
+# email_validator's limit on the whole address, in UTF-8 bytes (RFC 5321 4.5.3.1.3).
+EMAIL_MAX_LENGTH = 254
+# A plain ASCII address: a dot-atom local part (email_validator's own ATEXT) and a host name. For
+# these, email_validator returns the local part unchanged and checks the domain on its own, so the
+# domain's check is memoised (a file holds a few domains and many addresses).
+_PLAIN_EMAIL = re.compile(r"([a-zA-Z0-9_!#$%&'*+\-/=?^`{|}~]+(?:\.[a-zA-Z0-9_!#$%&'*+\-/=?^`{|}~]+)*)"
+                          r"@([a-zA-Z0-9-]+(?:\.[a-zA-Z0-9-]+)*)\Z")
+_MEMO_SIZE = 50_000
+# domain as written -> (its normal form, lower-cased; its UTF-8 length; its IDNA ASCII length)
+_email_domains: dict[str, tuple[str, int, int]] = {}
+# (value, region) -> E.164: files repeat a contact's number on each of its lines.
+_phones: dict[tuple[str, str], str] = {}
+
+
+def clear_memos() -> None:
+    """Forget the memoised domains and numbers (a benchmark measuring a first pass; tests)."""
+    _email_domains.clear()
+    _phones.clear()
+
+
+def _invalid_email(exc: EmailNotValidError) -> ValidationError:
+    return ValidationError(_("Enter a valid email address (%(error)s).") % {"error": exc}, code="invalid_email")
+
+
+def _email_domain(domain: str) -> tuple[str, int, int] | None:
+    """The memoised check of a domain alone (None: not valid, let the full check say why)."""
+    known = _email_domains.get(domain)
+    if known is None:
+        try:
+            result = validate_email(f"a@{domain}", check_deliverability=False)
+        except EmailNotValidError:
+            return None
+        if len(_email_domains) >= _MEMO_SIZE:
+            _email_domains.clear()
+        known = _email_domains[domain] = (result.domain.lower(), len(result.domain.encode()),
+                                          len(result.ascii_domain))
+    return known
+
 
 def normalise_email(value: str) -> str:
     """Lower-cased, Unicode (IDNA-decoded) domain: 'Alice@XN--BCHER-KVA.de' -> 'alice@bücher.de'."""
     value = (value or "").strip()
     if not value:
         return ""
+    plain = _PLAIN_EMAIL.match(value)
+    if plain is not None:  # the same answer as validate_email's, without its per-address cost
+        local, domain = plain.groups()
+        known = _email_domain(domain)
+        if known is not None and len(local) + 1 + max(len(domain), known[1], known[2]) <= EMAIL_MAX_LENGTH:
+            return f"{local.lower()}@{known[0]}"
     try:
         result = validate_email(value, check_deliverability=False)
     except EmailNotValidError as exc:
-        raise ValidationError(_("Enter a valid email address (%(error)s).") % {"error": exc}, code="invalid_email")
+        raise _invalid_email(exc)
     return f"{result.local_part.lower()}@{result.domain.lower()}"
 
 
@@ -28,13 +73,20 @@ def normalise_phone(value: str, *, region: str | None = None) -> str:
     value = (value or "").strip()
     if not value:
         return ""
+    region = region or settings.PHONE_DEFAULT_REGION
+    known = _phones.get((value, region))
+    if known is not None:
+        return known
     try:
-        number = phonenumbers.parse(value, region or settings.PHONE_DEFAULT_REGION)
+        number = phonenumbers.parse(value, region)
     except phonenumbers.NumberParseException:
         number = None
     if number is None or not phonenumbers.is_valid_number(number):
         raise ValidationError(_("Enter a valid phone number, e.g. +33 6 12 34 56 78."), code="invalid_phone")
-    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    if len(_phones) >= _MEMO_SIZE:
+        _phones.clear()
+    known = _phones[(value, region)] = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+    return known
 
 
 def keyed_digest(value: str) -> str:

@@ -216,3 +216,21 @@ def test_a_second_writer_waits_for_the_first_to_commit(transactional_db, referen
     assert second_done.is_set()
     first, second = assert_one_unforked_chain(2)
     assert (first.contact_id, second.contact_id) == (first_contact.pk, second_contact.pk)
+
+
+@pytest.mark.django_db
+def test_the_ledger_keeps_its_unique_constraints_after_losing_its_redundant_indexes():
+    """Migration 0007 drops single-column indexes; on PostgreSQL, Django's removal of the key's own
+    index also drops the conditional unique index of that column, which the migration restores."""
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, ConsentEvent._meta.db_table)
+    unique = {name for name, info in constraints.items() if info["unique"]}
+    assert {"consent_event_hash_unique", "consent_event_idempotency_per_author",
+            "consent_event_idempotency_unattributed", "consent_consentevent_sequence_key"} <= unique
+    # A second unattributed event with the same key is refused by the database itself.
+    contact, purpose = ContactFactory(), consent_purpose()
+    first = record_consent(contact, purpose, "email", "granted", idempotency_key="retry-1")
+    duplicate = ConsentEvent.objects.filter(pk=first.pk).values().get()
+    duplicate.update(id=None, sequence=first.sequence + 1000, hash="f" * 64)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        ConsentEvent.objects.create(**duplicate)
