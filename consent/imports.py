@@ -377,7 +377,7 @@ class _Batch:
             services.contacts_bulk_create(contacts=self.new_contacts)
             if any(contact.pk is None for contact in self.new_contacts):  # pragma: no cover - no RETURNING
                 raise _BatchRefused()
-        outcomes = services.consent_record_many(self.requests)
+        outcomes = services.consent_record_many(requests=self.requests)
         if any(isinstance(outcome, ValidationError) for outcome in outcomes):
             raise _BatchRefused()
 

@@ -420,13 +420,13 @@ def consent_record(
         evidence_ip=evidence_ip, evidence_user_agent=evidence_user_agent, evidence_note=evidence_note,
         evidence_document=evidence_document, idempotency_key=idempotency_key,
     )
-    outcome = consent_record_many([request])[0]
+    outcome = consent_record_many(requests=[request])[0]
     if isinstance(outcome, ValidationError):
         raise outcome
     return outcome
 
 
-def consent_record_many(requests: list[EventRequest]) -> list[Recorded | ValidationError]:
+def consent_record_many(*, requests: list[EventRequest]) -> list[Recorded | ValidationError]:
     """Append many events in one transaction, in order, under one hold of the append lock: what
     ``consent_record`` does for each, with the same rules, chain and current consent, but reading
     the ledger's tail, the idempotency keys and the current states once and writing the events and

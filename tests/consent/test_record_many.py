@@ -91,7 +91,7 @@ def _wipe_ledger() -> None:
 def test_many_equals_one_by_one(newsletter, postal_appeals, channels, django_db_blocker):
     contacts = [ContactFactory(email="a@example.org"), ContactFactory(email="b@example.org")]
     now = timezone.now()
-    many = services.consent_record_many(_requests(contacts, newsletter, postal_appeals, channels, now))
+    many = services.consent_record_many(requests=_requests(contacts, newsletter, postal_appeals, channels, now))
     many_snapshot = _snapshot()
     assert ledger_verify()[1] is None
     for event in ConsentEvent.objects.select_related("notice"):
@@ -122,7 +122,7 @@ def test_refusal_messages_are_consent_records(newsletter, channels):
     contact.refresh_from_db()
     request = services.EventRequest(contact=contact, purpose=newsletter, channel=channels["postal"],
                                     action=Action.GRANTED, method=Method.EXPIRY)
-    [refused] = services.consent_record_many([request])
+    [refused] = services.consent_record_many(requests=[request])
     with pytest.raises(ValidationError) as caught:
         services.consent_record(**vars(request))
     assert refused.message_dict == caught.value.message_dict

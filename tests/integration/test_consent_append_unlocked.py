@@ -44,7 +44,7 @@ def test_unlocked_and_locked_appends_race_without_forking(transactional_db, refe
             requests = [services.EventRequest(contact=batched, purpose=purpose, channel=sms,
                                               action="granted" if n % 2 == 0 else "withdrawn", method="api")
                         for n in range(BATCH_SIZE)]
-            outcomes = services.consent_record_many(requests)
+            outcomes = services.consent_record_many(requests=requests)
             assert all(isinstance(o, services.Recorded) for o in outcomes), outcomes
 
     threads = [in_own_connection(single_writer, errors, c) for c in singles]
