@@ -6,7 +6,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
-from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Max, Q
 from django.utils import timezone
@@ -15,7 +14,7 @@ from django.utils.dateparse import parse_datetime
 from registry.models import Channel, LegalBasis, Purpose, PurposeVersion
 
 from .models import Action, ConsentEvent, ConsentState, Contact, RetirementNotice, SuppressionEntry
-from .normalise import normalise_email, normalise_phone, stored_address_digest, suppression_digest
+from .normalise import normalise_email, normalise_phone, stored_address_digest
 
 # Statuses and reasons of the check, exactly as the API contract (design §4) names them.
 STATUS_NONE = "none"
@@ -102,11 +101,21 @@ def is_suppressed(*, contact: Contact, channel: Channel, granted_since: datetime
 def _address_suppressed(*, channel_id: int, channel_code: str, address: str, granted_since: datetime | None) -> bool:
     """Does the channel's suppression list block this stored address? One query when there is an address.
     The digest is taken of the address as stored (already in normal form: no second email_validator pass)."""
+    from . import ledger
+
     if not address:
         return False
     digest = stored_address_digest(channel_code, address)
-    entries = SuppressionEntry.objects.filter(channel_id=channel_id, digest=digest).values_list("source", "created_at")
-    return suppression_blocks(entries, granted_since=granted_since)
+    if connection.vendor != "postgresql":
+        entries = SuppressionEntry.objects.filter(channel_id=channel_id, digest=digest).values_list(
+            "source", "created_at")
+        return suppression_blocks(entries, granted_since=granted_since)
+    # Run by every check and every API write: a prepared statement (ledger.prepared_cursor).
+    table = connection.ops.quote_name(SuppressionEntry._meta.db_table)
+    with ledger.prepared_cursor() as cursor:
+        cursor.execute(f"SELECT source, created_at FROM {table} WHERE channel_id = %s AND digest = %s",
+                       [channel_id, digest])
+        return suppression_blocks(cursor.fetchall(), granted_since=granted_since)
 
 
 def purpose_material_version(*, purpose: Purpose) -> int:
@@ -862,3 +871,31 @@ def consent_stats(*, months: int = 12, now: datetime | None = None) -> ConsentSt
                 continue
             rows.append(PairStats(purpose, channels[key[1]], current.get(key, {}), monthly.get(key, {})))
     return ConsentStats(months=month_list, rows=rows, now=now)
+
+
+def consent_check_after_append(*, event: ConsentEvent, state, material_version: int | None) -> CheckResult | None:
+    """consent_check's answer just after ``event`` was appended, from the consent the append wrote
+    (``state``, a StateValue: Recorded.state) instead of reading it again; the same rule
+    (_check_rule). None when the state is not known (then call consent_check). The event's channel
+    is allowed for its purpose: the append refuses it otherwise."""
+    contact, purpose, channel = event.contact, event.purpose, event.channel
+    if state is None:
+        return None
+    gate = _contact_gate(contact)
+    if gate is not None:
+        return gate
+    if material_version is None:
+        material_version = purpose_material_version(purpose=purpose)
+
+    def in_category() -> bool:
+        targeted = purpose.data_subject_categories.all()
+        return not targeted.exists() or contact.data_subject_categories.filter(pk__in=targeted).exists()
+
+    address = contact_addresses(contact=contact).get(channel.code, "")
+    return _check_rule(
+        contact=contact, purpose=purpose, state=state, material_version=material_version, now=timezone.now(),
+        channel_allowed=lambda: True,
+        suppressed=lambda granted_since: _address_suppressed(
+            channel_id=channel.pk, channel_code=channel.code, address=address, granted_since=granted_since),
+        in_category=in_category,
+    )

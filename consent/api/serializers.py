@@ -8,7 +8,6 @@ from datetime import timezone as dt_timezone
 from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import connection
-from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
@@ -16,8 +15,8 @@ from rest_framework import serializers
 from registry.models import Channel, DataSubjectCategory, Purpose, PurposeVersion
 
 from .. import ledger, selectors
-from ..models import Action, ConsentEvent, Contact, Method, SuppressionEntry
-from ..normalise import normalise_email, normalise_phone, stored_address_digest
+from ..models import Action, ConsentEvent, Contact, Method
+from ..normalise import normalise_email, normalise_phone
 
 IDENTIFIERS = ("contact_id", "email", "phone", "external_ref")
 # Codes only, as the register API has them: one "Language" enum in the OpenAPI schema.
@@ -351,46 +350,6 @@ class RecordedEventSerializer(ConsentEventSerializer):
 
 
 _INSTANT = serializers.DateTimeField()  # its ISO 8601 output in the current time zone
-
-
-def recorded_check(*, event: ConsentEvent, state, material_version: int | None) -> selectors.CheckResult | None:
-    """consent_check's answer just after ``event`` was appended, from the consent it wrote (``state``,
-    a StateValue: Recorded.state) instead of reading it again; the same rule (selectors._check_rule).
-    None when the state is not known (the response then checks). The event's channel is allowed
-    for its purpose: the append refuses it otherwise."""
-    contact, purpose, channel = event.contact, event.purpose, event.channel
-    if state is None:
-        return None
-    gate = selectors._contact_gate(contact)
-    if gate is not None:
-        return gate
-    if material_version is None:
-        material_version = selectors.purpose_material_version(purpose=purpose)
-
-    def in_category() -> bool:
-        targeted = purpose.data_subject_categories.all()
-        return not targeted.exists() or contact.data_subject_categories.filter(pk__in=targeted).exists()
-
-    address = selectors.contact_addresses(contact=contact).get(channel.code, "")
-    return selectors._check_rule(
-        contact=contact, purpose=purpose, state=state, material_version=material_version, now=timezone.now(),
-        channel_allowed=lambda: True,
-        suppressed=lambda granted_since: _address_suppressed(
-            channel_id=channel.pk, channel_code=channel.code, address=address, granted_since=granted_since),
-        in_category=in_category,
-    )
-
-
-def _address_suppressed(*, channel_id: int, channel_code: str, address: str, granted_since) -> bool:
-    """selectors._address_suppressed, its look-up prepared on PostgreSQL (run by every API write)."""
-    if connection.vendor != "postgresql" or not address:
-        return selectors._address_suppressed(channel_id=channel_id, channel_code=channel_code, address=address,
-                                             granted_since=granted_since)
-    table = connection.ops.quote_name(SuppressionEntry._meta.db_table)
-    with ledger.prepared_cursor() as cursor:
-        cursor.execute(f"SELECT source, created_at FROM {table} WHERE channel_id = %s AND digest = %s",
-                       [channel_id, stored_address_digest(channel_code, address)])
-        return selectors.suppression_blocks(cursor.fetchall(), granted_since=granted_since)
 
 
 class EventFeedQuerySerializer(serializers.Serializer):

@@ -164,7 +164,8 @@ class ConsentEventView(APIView):
                     defaults["language"] = data["language"]
                 contact, _created = services.contact_get_or_create(**{field: value}, **defaults)
                 recorded = record(contact)
-        check = s.recorded_check(event=recorded.event, state=recorded.state, material_version=body.material_version)
+        check = selectors.consent_check_after_append(event=recorded.event, state=recorded.state,
+                                                     material_version=body.material_version)
         return Response(s.RecordedEventSerializer(recorded.event, context={"check": check}).data,
                         status=status.HTTP_201_CREATED if recorded.created else status.HTTP_200_OK)
 
