@@ -13,31 +13,13 @@ from consent import ledger, selectors, services
 from consent.api import serializers as s
 from consent.models import ConsentEvent, ConsentState, SuppressionEntry
 from consent.normalise import suppression_digest
-from registry.models import Channel, DataSubjectCategory
-from tests.factories import ContactFactory, PurposeFactory
+from tests.consent.test_api import appeals, chan, mailing  # noqa: F401 (the API tests' purposes, shared)
+from tests.factories import ContactFactory
 
 pytestmark = pytest.mark.django_db
 EVENTS = "/api/v1/consent/events/"
 CHECK = "/api/v1/consent/check/"
 POSTGRES = pytest.mark.skipif("connection.vendor != 'postgresql'", reason="the unlocked append is PostgreSQL's")
-
-
-@pytest.fixture
-def chan(reference_data):
-    return {c.code: c for c in Channel.objects.all()}
-
-
-@pytest.fixture
-def mailing(chan):
-    return PurposeFactory(slug="mailing", legal_basis="consent", channels=[chan["email"], chan["sms"]])
-
-
-@pytest.fixture
-def appeals(chan):
-    donor = DataSubjectCategory.objects.get(code="donor")
-    return PurposeFactory(slug="appeals", legal_basis="legitimate_interests", direct_marketing=True,
-                          legitimate_interest="Appeals to past donors.", channels=[chan["postal"]],
-                          data_subject_categories=[donor])
 
 
 @pytest.fixture
