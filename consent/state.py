@@ -2,13 +2,15 @@
 events (incrementally) and by the tests and the verifier (over the whole history)."""
 from __future__ import annotations
 
+import calendar
+import functools
 from dataclasses import dataclass
 from datetime import datetime
+from datetime import timezone as dt_timezone
 from typing import Iterable
 
 from zoneinfo import ZoneInfo
 
-from dateutil.relativedelta import relativedelta
 from django.conf import settings
 
 from .models import Action
@@ -31,10 +33,27 @@ def apply_event(state: StateValue | None, event, *, validity_months: int | None)
     expires_at = None
     if event.action == Action.GRANTED and validity_months:
         # Months are added on the controller's calendar whatever zone the caller used, so the
-        # row written now and a fold over events read back in UTC agree across a DST change.
-        local = event.effective_at.astimezone(ZoneInfo(settings.TIME_ZONE))
-        expires_at = local + relativedelta(months=validity_months)
+        # row written now and a fold over events read back in UTC agree across a DST change. The
+        # result goes back to UTC: a local time of the hour repeated when clocks go back never
+        # compares equal to an instant of another zone (PEP 495).
+        expires_at = add_months(event.effective_at.astimezone(_zone(settings.TIME_ZONE)),
+                                validity_months).astimezone(dt_timezone.utc)
     return StateValue(event.action, event.purpose_version, event.effective_at, expires_at, event.pk)
+
+
+@functools.lru_cache(maxsize=8)
+def _zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def add_months(value: datetime, months: int) -> datetime:
+    """``value + relativedelta(months=months)``, the same instant to the microsecond, without
+    building a relativedelta (an import computes one per granted event): same wall-clock time,
+    day clamped to the end of a shorter month, zone kept, fold 0 (as relativedelta's addition leaves it)."""
+    total = value.month - 1 + months
+    year, month = value.year + total // 12, total % 12 + 1
+    return value.replace(year=year, month=month, day=min(value.day, calendar.monthrange(year, month)[1]),
+                         fold=0)
 
 
 def fold(events: Iterable, *, validity_months: int | None) -> StateValue | None:

@@ -74,3 +74,19 @@ def test_expiry_is_the_same_whatever_the_callers_time_zone():
     assert from_paris == from_utc
     # 36 months on the Paris calendar: same wall-clock time, 28 March 2028 12:20 (CEST) = 10:20 UTC.
     assert from_utc == datetime(2028, 3, 28, 10, 20, tzinfo=dt_timezone.utc)
+
+
+def test_an_expiry_falling_in_the_hour_repeated_when_clocks_go_back_equals_the_stored_instant():
+    """36 months after 28 Oct 2026 02:33 Paris is 28 Oct 2029 02:33, an hour Paris lives twice. The fold
+    must give an instant equal to the one the database stores (PEP 495: an ambiguous local time never
+    compares equal across zones)."""
+    from datetime import datetime, timezone as dt_timezone
+    from types import SimpleNamespace
+
+    from consent.state import apply_event
+
+    event = SimpleNamespace(action="granted", purpose_version=1, pk=1,
+                            effective_at=datetime(2026, 10, 28, 1, 33, 38, tzinfo=dt_timezone.utc))
+    expires_at = apply_event(None, event, validity_months=36).expires_at
+    assert expires_at == datetime(2029, 10, 28, 0, 33, 38, tzinfo=dt_timezone.utc)  # the first 02:33 (CEST)
+    assert expires_at.tzinfo is dt_timezone.utc
