@@ -5,8 +5,9 @@ Generates a CSV of EVENTS lines in the import's columns (email, phone, first_nam
 channel, status, date, method, source): new contacts with two consents each (newsletter by email,
 SMS promotions by SMS), then runs the import as the app does (``consent.services.consent_import_start``:
 the file goes to private storage and the job runs, here eagerly in this process, validating every
-line then writing them in batches: contacts and their history rows, then ``consent_record_many``, which
-on PostgreSQL writes a batch's events and current-consent rows with ``COPY``). Baseline in the same run:
+line then writing them in batches: contacts and their history rows, then the events and current-consent
+rows, on PostgreSQL with ``COPY``; each batch is read and chained while the one before commits, see
+``consent.imports.write_rows``; ``CONSENT_IMPORT_PIPELINE=False`` in settings turns that off). Baseline in the same run:
 ``COPY`` of the same file into a table of text columns. The job's report must say every line was written.
 Both the validation alone and the job start cold (``consent.normalise`` memoises domains and numbers).
 

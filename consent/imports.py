@@ -353,6 +353,7 @@ class _Batch:
                 self.by_phone.setdefault(contact.phone, contact)
         self.new_contacts: list[Contact] = []
         self.requests: list[Any] = []
+        self.plan: Any = None  # services.AppendPlan, when the batch was prepared ahead
 
     def add(self, *, job: Job, row: ImportRow, file_name: str) -> None:
         from .models import Contact
@@ -370,6 +371,15 @@ class _Batch:
                 self.by_phone.setdefault(row.phone, contact)
         self.requests.append(_event_request(job=job, row=row, file_name=file_name, contact=contact))
 
+    def read_ahead(self) -> None:
+        """PostgreSQL, in the transaction of the batch before (whose writes it sees): key the new
+        contacts and read what their appends need, so that ``services.append_plan_chain`` can build
+        this batch's chain while that transaction commits."""
+        from . import services
+
+        services.contacts_draw_ids(contacts=self.new_contacts)
+        self.plan = services.append_plan_read(requests=self.requests)
+
     def write(self) -> None:
         from . import services
 
@@ -377,6 +387,9 @@ class _Batch:
             services.contacts_bulk_create(contacts=self.new_contacts)
             if any(contact.pk is None for contact in self.new_contacts):  # pragma: no cover - no RETURNING
                 raise _BatchRefused()
+        # The chain built ahead, if no other writer appended meanwhile; else the usual append.
+        if self.plan is not None and services.append_plan_write(plan=self.plan) is not None:
+            return
         outcomes = services.consent_record_many(requests=self.requests)
         if any(isinstance(outcome, ValidationError) for outcome in outcomes):
             raise _BatchRefused()
@@ -386,35 +399,108 @@ def _save_counts(job: Job) -> None:
     Job.objects.filter(pk=job.pk).update(counts=job.counts, heartbeat_at=timezone.now())
 
 
+def _pipelined() -> bool:
+    """Prepare each batch while the one before commits: PostgreSQL (whose wait for the commit
+    releases the GIL), and the job's own transactions (not inside a caller's, e.g. a test's)."""
+    from django.db import connection
+
+    return (connection.vendor == "postgresql" and not connection.in_atomic_block
+            and getattr(settings, "CONSENT_IMPORT_PIPELINE", True))
+
+
+class _Chaining:
+    """A thread building a batch's chain (``services.append_plan_chain``) once ``go`` is set, just
+    before the transaction commits: started earlier, it would hold the GIL while the commit is
+    still to be sent (a thread gives it up only every few milliseconds)."""
+
+    def __init__(self, *, plan: Any, tail: tuple[int, str], name: str) -> None:
+        import threading
+
+        self.plan, self.tail = plan, tail
+        self.go = threading.Event()
+        self.thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        from . import services
+
+        self.go.wait()
+        try:
+            services.append_plan_chain(plan=self.plan, tail=self.tail)
+        except Exception:  # noqa: BLE001 - the plan stays unchained: the usual append will say what is wrong
+            self.plan.chained = False
+
+    def join(self) -> None:
+        self.go.set()
+        self.thread.join()
+
+
+def _batch_ahead(*, job: Job, rows: list[ImportRow], file_name: str) -> tuple[_Batch | None, _Chaining | None]:
+    """The next batch, read in the current transaction, and the thread that will build its chain
+    while this transaction commits (None: the batch will be written the usual way)."""
+    from . import services
+
+    ahead = _Batch(rows)
+    try:
+        for row in rows:
+            ahead.add(job=job, row=row, file_name=file_name)
+    except _BatchRefused:
+        return None, None
+    ahead.read_ahead()
+    if ahead.plan is None:
+        return ahead, None
+    tail = services.ledger_tail()  # this transaction's last event, the append lock held
+    return ahead, _Chaining(plan=ahead.plan, tail=tail, name=f"import-{job.pk}-chain")
+
+
 def write_rows(*, job: Job, rows: list[ImportRow], file_name: str, report: ProgressReporter,
                batch_size: int, write_rejected: dict[int, str]) -> None:
     """Write ``rows`` (valid, in file order) in batches of ``batch_size``; each batch and the
     new ``counts["last_row"]`` commit together. A line refused at write time (the ledger changed
-    since the validation) is rolled back alone and reported."""
+    since the validation) is rolled back alone and reported.
+
+    Pipelined (``_pipelined``): at the end of each batch's transaction the next batch is read
+    (contacts, keys, current consent: seeing this batch's writes) and a thread builds its chain
+    while this transaction commits; the next transaction writes that chain only if the ledger's
+    tail and those consents did not move in between (``services.append_plan_write``)."""
     last_row = int(job.counts.get("last_row") or 0)
     pending = [row for row in rows if row.line > last_row]
     total = max(len(pending), 1)
     done = 0
+    pipelined = _pipelined()
+    ahead: _Batch | None = None
     for start in range(0, len(pending), batch_size):
         batch = pending[start:start + batch_size]
-        with transaction.atomic():
-            try:
-                with transaction.atomic():  # the whole batch at once, when every line goes through
-                    together = _Batch(batch)
+        following = pending[start + batch_size:start + 2 * batch_size]
+        chaining = None
+        try:
+            with transaction.atomic():
+                try:
+                    with transaction.atomic():  # the whole batch at once, when every line goes through
+                        together, ahead = ahead, None
+                        if together is None:
+                            together = _Batch(batch)
+                            for row in batch:
+                                write_row(job=job, row=row, file_name=file_name, batch=together)
+                        together.write()
+                except (_BatchRefused, IntegrityError):
+                    # A line refused at write time, or a contact created meanwhile: line by line,
+                    # each in its own savepoint, so the refused line alone is rolled back and reported.
                     for row in batch:
-                        write_row(job=job, row=row, file_name=file_name, batch=together)
-                    together.write()
-            except (_BatchRefused, IntegrityError):
-                # A line refused at write time, or a contact created meanwhile: line by line,
-                # each in its own savepoint, so the refused line alone is rolled back and reported.
-                for row in batch:
-                    try:
-                        with transaction.atomic():
-                            write_row(job=job, row=row, file_name=file_name)
-                    except ValidationError as exc:
-                        write_rejected[row.line] = "refused when written: " + " ".join(exc.messages)
-            job.counts["last_row"] = batch[-1].line
-            _save_counts(job)
+                        try:
+                            with transaction.atomic():
+                                write_row(job=job, row=row, file_name=file_name)
+                        except ValidationError as exc:
+                            write_rejected[row.line] = "refused when written: " + " ".join(exc.messages)
+                job.counts["last_row"] = batch[-1].line
+                _save_counts(job)
+                if pipelined and following:
+                    ahead, chaining = _batch_ahead(job=job, rows=following, file_name=file_name)
+                    if chaining is not None:
+                        chaining.go.set()  # the commit is the next thing this thread does
+        finally:
+            if chaining is not None:
+                chaining.join()
         done += len(batch)
         report(10 + int(85 * done / total))
 
@@ -444,6 +530,19 @@ def read_import_file(job: Job) -> bytes:
 def run_consent_import(job: Job, report: ProgressReporter) -> None:
     """Job ``consent_import``; params: ``file`` (its name in private storage), ``file_name``
     (as uploaded), ``valid_rows_only`` (bool), optional ``batch_size``. Resumable and idempotent."""
+    import gc
+
+    # The objects alive before the job (Django, the app) are left out of the cyclic collector's
+    # full passes, which would otherwise walk them again and again (~70 ms each) while the job
+    # allocates its rows and events; they go back to it when the job ends.
+    gc.freeze()
+    try:
+        _run_consent_import(job, report)
+    finally:
+        gc.unfreeze()
+
+
+def _run_consent_import(job: Job, report: ProgressReporter) -> None:
     from registry import services as registry_services
 
     file_name = job.params.get("file_name") or posixpath.basename(job.params["file"])

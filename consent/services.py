@@ -9,7 +9,7 @@ import hashlib
 import ipaddress
 import logging
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Callable, Iterable
 
@@ -17,7 +17,8 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F
+from django.db.models import F, signals
+from django.db.models.base import ModelState
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import override
@@ -160,8 +161,8 @@ def contacts_bulk_create(*, contacts: list[Contact]) -> None:
         bulk_create_with_history(contacts, Contact, default_date=now)
         return
     history = Contact.history.model
-    for contact, pk in zip(contacts, _next_ids(Contact, len(contacts))):
-        contact.pk = pk
+    contacts_draw_ids(contacts=contacts)
+    for contact in contacts:
         contact.created_at = contact.updated_at = now  # auto_now_add / auto_now, as an insert sets them
     _copy_objects(Contact, contacts)
     if not getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
@@ -171,6 +172,16 @@ def contacts_bulk_create(*, contacts: list[Contact]) -> None:
     extra = (now, None, "+", getattr(user, "pk", None))  # history_date, change reason, type, user
     _copy_rows(history, [*tracked, "history_date", "history_change_reason", "history_type", "history_user_id"],
                (values + extra for values in _values(Contact, contacts, tracked)))
+
+
+def contacts_draw_ids(*, contacts: list[Contact]) -> None:
+    """PostgreSQL: give the new contacts without one a key from the table's sequence, as their
+    inserts would (an import numbers its next batch ahead, so its events can be chained first).
+    ``contacts_bulk_create`` keeps the keys set."""
+    missing = [contact for contact in contacts if contact.pk is None]
+    if missing and connection.vendor == "postgresql":
+        for contact, pk in zip(missing, _next_ids(Contact, len(missing))):
+            contact.pk = pk
 
 
 # --- Bulk inserts -------------------------------------------------------------------------
@@ -378,6 +389,8 @@ class _WriteCache:
 
     def channel_ids(self, purpose: Purpose) -> set[int]:
         if purpose.pk not in self.purpose_channels:
+            if self.unlocked:  # read with the tail (or the plan), never by a thread of its own
+                raise _NeedsLock
             self.purpose_channels[purpose.pk] = set(purpose.channels.values_list("pk", flat=True))
         return self.purpose_channels[purpose.pk]
 
@@ -448,23 +461,36 @@ def _record_many_locked(requests: list[EventRequest]) -> list[Recorded | Validat
     ledger.lock_for_append()
     cache = _WriteCache()
     results: list[Recorded | ValidationError | None] = [None] * len(requests)
+    firsts = _firsts_read(requests)
+    states, current = _states_read(requests, for_update=True)
+    sequence, previous_hash = ledger_tail()
+    after: dict[int, StateValue | None] = {}
+    pending = _chain(requests, firsts=firsts, current=current, cache=cache, results=results, after=after,
+                     sequence=sequence, previous_hash=previous_hash)
+    return _pending_write(requests, pending, states=states, after=after, results=results)
 
-    # Idempotency: the first event of each (key, author), in the ledger or earlier in this call.
+
+def _firsts_read(requests: list[EventRequest]) -> dict[tuple[str, int | None], ConsentEvent]:
+    """Idempotency: the first event of each (key, author) in the ledger."""
     firsts: dict[tuple[str, int | None], ConsentEvent] = {}
     keys = {request.idempotency_key for request in requests if request.idempotency_key}
     if keys:
         for event in ConsentEvent.objects.filter(idempotency_key__in=keys).order_by("sequence"):
             firsts.setdefault((event.idempotency_key, event.recorded_by_id), event)
+    return firsts
 
-    # The current consent of every pair written, locked for the transaction (with a single pair,
-    # exactly its row; with many, the rows of their contacts x purposes x channels).
+
+def _states_read(requests: list[EventRequest], *, for_update: bool) -> tuple[dict, dict]:
+    """(rows, values) of the current consent of every pair written; ``for_update`` locks the rows
+    for the transaction (with a single pair, exactly its row; with many, the rows of their
+    contacts x purposes x channels)."""
     triples = {(request.contact.pk, request.purpose.pk, request.channel.pk) for request in requests}
     states: dict[tuple[int, int, int], ConsentState] = {}
     if triples:
         contact_ids, purpose_ids, channel_ids = (set(ids) for ids in zip(*triples))
-        rows = ConsentState.objects.select_for_update().filter(
-            contact_id__in=contact_ids, purpose_id__in=purpose_ids, channel_id__in=channel_ids)
-        for state in rows:
+        rows = ConsentState.objects.filter(contact_id__in=contact_ids, purpose_id__in=purpose_ids,
+                                           channel_id__in=channel_ids)
+        for state in (rows.select_for_update() if for_update else rows):
             if (state.contact_id, state.purpose_id, state.channel_id) in triples:
                 states[(state.contact_id, state.purpose_id, state.channel_id)] = state
     current: dict[tuple[int, int, int], StateValue | None] = {
@@ -472,13 +498,18 @@ def _record_many_locked(requests: list[EventRequest]) -> list[Recorded | Validat
                  if (s := states.get(triple)) is not None else None)
         for triple in triples
     }
+    return states, current
 
+
+def ledger_tail() -> tuple[int, str]:
+    """(sequence, hash) of the ledger's last event."""
     last = ConsentEvent.objects.order_by("-sequence").only("sequence", "hash").first()
-    after: dict[int, StateValue | None] = {}
-    pending = _chain(requests, firsts=firsts, current=current, cache=cache, results=results, after=after,
-                     sequence=last.sequence if last else 0,
-                     previous_hash=last.hash if last else ledger.GENESIS_HASH)
+    return (last.sequence, last.hash) if last else (0, ledger.GENESIS_HASH)
 
+
+def _pending_write(requests: list[EventRequest], pending, *, states: dict, after: dict,
+                   results: list) -> list[Recorded | ValidationError]:
+    """Write the events ``_chain`` placed, and the current consent they change."""
     if pending:
         # The new consent rows are computed while PostgreSQL writes the events.
         rows = _events_insert([event for _index, event, _triple in pending],
@@ -487,6 +518,86 @@ def _record_many_locked(requests: list[EventRequest]) -> list[Recorded | Validat
     for index, event, _triple in pending:
         results[index] = Recorded(event, True, after[index])
     return results  # type: ignore[return-value]
+
+
+@dataclass
+class AppendPlan:
+    """A batch of appends read and placed in the chain ahead of the transaction that writes them:
+    an import prepares its next batch (``append_plan_read`` in the transaction of the batch before,
+    ``append_plan_chain`` without queries while that transaction commits), then writes it
+    (``append_plan_write``) only if the ledger and the pairs' consent are still what the plan read.
+    ``chained``: every request became a new event after ``tail``."""
+
+    requests: list[EventRequest]
+    firsts: dict
+    current: dict  # the pairs' consent as read (kept: _chain folds a copy)
+    cache: _WriteCache
+    tail: tuple[int, str] = (0, "")
+    results: list = field(default_factory=list)
+    after: dict = field(default_factory=dict)
+    pending: list = field(default_factory=list)
+    chained: bool = False
+
+
+def append_plan_read(*, requests: list[EventRequest]) -> AppendPlan | None:
+    """The reads of ``_record_many_locked`` for these requests (their contacts' keys set), without
+    the lock, plus the purposes' channels and the notices their events will store, so that
+    ``append_plan_chain`` runs no query. None when the plan cannot go without one (a scanned
+    document, a notice not stored yet: the usual path does these)."""
+    if any(request.evidence_document is not None for request in requests):
+        return None
+    cache = _WriteCache()
+    for purpose in {request.purpose.pk: request.purpose for request in requests}.values():
+        cache.channel_ids(purpose)
+    cache.unlocked = True  # from here on, no query: a missing notice or channel list stops the plan
+    wanted: set[tuple[str, str]] = set()
+    seen: set[tuple] = set()
+    for request in requests:  # _notice_wanted once per kind of request, not per line
+        kind = (request.notice_text, request.action in (Action.PENDING, Action.GRANTED, Action.REFUSED),
+                request.language or request.contact.language or "fr", request.purpose.pk, request.purpose.version)
+        if kind not in seen:
+            seen.add(kind)
+            if (want := _notice_wanted(request)) is not None:
+                wanted.add(want)
+    digests = {_notice_digest(text=text, language=language): (language, text) for language, text in wanted}
+    for notice in Notice.objects.filter(sha256__in=digests):
+        cache.notices[digests[notice.sha256]] = notice
+    if len(cache.notices) < len(wanted):
+        return None
+    _states, current = _states_read(requests, for_update=False)
+    return AppendPlan(requests=requests, firsts=_firsts_read(requests), current=current, cache=cache)
+
+
+def append_plan_chain(*, plan: AppendPlan, tail: tuple[int, str]) -> bool:
+    """Place the plan's requests in the chain after ``tail`` (sequence, hash): ``_chain``, no query
+    (a thread may run it while the connection commits). True when every request is a new event."""
+    plan.tail = tail
+    plan.results = [None] * len(plan.requests)
+    plan.after = {}
+    try:
+        plan.pending = _chain(plan.requests, firsts=dict(plan.firsts), current=dict(plan.current),
+                              cache=plan.cache, results=plan.results, after=plan.after,
+                              sequence=tail[0], previous_hash=tail[1])
+    except _NeedsLock:
+        return False
+    plan.chained = len(plan.pending) == len(plan.requests)
+    return plan.chained
+
+
+def append_plan_write(*, plan: AppendPlan) -> list[Recorded] | None:
+    """In a transaction: take the append lock and write the chained plan when the ledger's tail and
+    the pairs' consent are still those the plan was built on (no other writer appended since);
+    None, with nothing written, when they moved (the caller appends the usual way)."""
+    if not plan.chained:
+        return None
+    ledger.lock_for_append()
+    if ledger_tail() != plan.tail:
+        return None
+    states, current = _states_read(plan.requests, for_update=True)
+    if current != plan.current:
+        return None
+    return _pending_write(plan.requests, plan.pending, states=states, after=plan.after,  # type: ignore[return-value]
+                          results=plan.results)
 
 
 def _chain(requests: list[EventRequest], *, firsts: dict[tuple[str, int | None], ConsentEvent],
@@ -670,10 +781,20 @@ _EVENT_DEFAULTS = {field.attname: field.get_default() for field in ConsentEvent.
 
 
 def _new_event(**values: Any) -> ConsentEvent:
-    """``ConsentEvent(**values)`` with keys for the related objects, built as Django builds a row
-    read from the database (positional values): a third of the cost of keyword arguments, which
-    matters at thousands of events a second. The caller puts the related objects in its cache."""
-    return ConsentEvent(*{**_EVENT_DEFAULTS, **values}.values())
+    """``ConsentEvent(**values)`` with keys for the related objects, which matters at thousands of
+    events a second. With no pre_init/post_init receiver for events (none in the app), the instance
+    is built as ``Model.__init__`` with positional values builds it (a fresh ModelState, each
+    column's attribute set in ``__dict__``: what the descriptors of a new instance do), without its
+    per-field loop; with one, through ``__init__``. The caller puts the related objects in its cache."""
+    if signals.pre_init.has_listeners(ConsentEvent) or signals.post_init.has_listeners(ConsentEvent):
+        return ConsentEvent(*{**_EVENT_DEFAULTS, **values}.values())
+    if not values.keys() <= _EVENT_DEFAULTS.keys():  # what __init__ raises with one value too many
+        raise IndexError(f"Not fields of an event: {sorted(values.keys() - _EVENT_DEFAULTS.keys())}")
+    event = ConsentEvent.__new__(ConsentEvent)
+    event._state = ModelState()
+    event.__dict__.update(_EVENT_DEFAULTS)
+    event.__dict__.update(values)
+    return event
 
 
 STATE_FIELDS = ("status", "purpose_version", "since", "expires_at", "last_event")
