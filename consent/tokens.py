@@ -45,11 +45,12 @@ def read_preferences_token(token: str) -> int | None:
     return data.get("c") if data else None
 
 
-# Unsubscribe links, format 2: "<contact>.<purpose>.<channel>.<mac>", the mac being the first 16 bytes of
-# HMAC-SHA256 of "<contact>.<purpose>.<channel>" under a key derived once from SECRET_KEY, in hexadecimal
-# (cheaper than base64url for PostgreSQL to write, URL-safe as it is). Cheap enough for an audience of a million rows (signing.dumps derives its key, JSON-encodes,
-# compresses and base64s on every call), and PostgreSQL computes the same with pgcrypto's hmac()
-# (consent.selectors.audience_copy_chunks). Links of format 1 (signing.dumps) already sent stay valid.
+# Unsubscribe links, format 2: "<contact>.<purpose>.<channel>.<mac>", the mac being the first 16 bytes
+# of HMAC-SHA256 of "<contact>.<purpose>.<channel>" under a key derived once from SECRET_KEY, in hex
+# (cheaper than base64url for PostgreSQL to write, and URL-safe). Cheap enough for an audience of a
+# million rows (signing.dumps derives its key, JSON-encodes, compresses and base64s on every call), and
+# PostgreSQL computes the same with pgcrypto's hmac() (consent.selectors.audience_copy_chunks). Links of
+# format 1 (signing.dumps) already sent stay valid.
 UNSUBSCRIBE_MAC_BYTES = 16
 _UNSUBSCRIBE_V2 = re.compile(r"([0-9]{1,18})\.([0-9]{1,18})\.([0-9]{1,18})\.([0-9a-f]{32})")
 
