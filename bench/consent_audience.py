@@ -72,11 +72,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.smoke:
         args.repeat, args.export_repeat = 2, 1
-    bench = _common.start(args)
-    try:
+    with _common.start(args) as bench:
         run(bench, args)
-    finally:
-        bench.finish()
 
 
 def run(bench, args) -> None:

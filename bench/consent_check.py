@@ -39,11 +39,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.smoke:
         args.requests = 200
-    bench = _common.start(args)
-    try:
+    with _common.start(args) as bench:
         run(bench, args)
-    finally:
-        bench.finish()
 
 
 def run(bench, args) -> None:

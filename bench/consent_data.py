@@ -620,8 +620,7 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="keep the dataset when the database already holds it")
     args = parser.parse_args()
     args.regenerate = not args.reuse
-    bench = _common.start(args)
-    try:
+    with _common.start(args) as bench:
         dataset = bench.dataset
         if bench.smoke or args.verify:
             started = time.perf_counter()
@@ -647,8 +646,6 @@ def main() -> None:
         extra = " ".join(flag for flag, on in (("--reuse", args.reuse), ("--verify", args.verify and not bench.smoke))
                          if on)
         print("reproduce: " + _common.reproduce("consent_data.py", bench, extra))
-    finally:
-        bench.finish()
 
 
 if __name__ == "__main__":

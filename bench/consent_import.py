@@ -59,11 +59,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.smoke:
         args.events = 500
-    bench = _common.start(args)
-    try:
+    with _common.start(args) as bench:
         run(bench, args)
-    finally:
-        bench.finish()
 
 
 def run(bench, args) -> None:

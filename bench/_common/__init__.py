@@ -123,6 +123,12 @@ class Bench:
         if self.smoke:
             drop_database(self.database)
 
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.finish()
+
 
 def start(args: argparse.Namespace) -> Bench:
     """Point Django at the scratch database (before django.setup()) and make sure the dataset is
