@@ -299,6 +299,11 @@ def test_remove_a_contact_needs_a_reason(staff, camille):
 
 def test_fulfil_asks_to_confirm_the_contacts_then_starts_the_job(staff, staff_user, camille):
     request = verified_request()
+    form = re.search(r'<form [^>]*id="rights-action-fulfil".*?</form>', staff.get(page(request)).content.decode(),
+                     re.S).group(0)
+    assert 'action="%s"' % act(request, "fulfil") in form
+    assert "1 contact concerné. Une tâche effectue le travail" in form
+    assert '<input type="submit" class="default"' in form
     response = staff.post(act(request, "fulfil"), {})
     assert response.status_code == 200 and response.context["forms"]["fulfil"].errors["contacts_confirmed"]
     assert not Job.objects.exists()
