@@ -1,12 +1,12 @@
 """The consent API (design §4): contacts, recording events, the change feed and the check;
 who may call what; bad input is a 400 naming the field, never a 500."""
 import pytest
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from consent import services
 from consent.models import ConsentEvent, Contact
 from registry.models import Channel, DataSubjectCategory
+from tests.api_clients import client_for, token_client
 from tests.factories import ContactFactory, PurposeFactory
 
 pytestmark = pytest.mark.django_db
@@ -14,18 +14,6 @@ pytestmark = pytest.mark.django_db
 CONTACTS = "/api/v1/consent/contacts/"
 EVENTS = "/api/v1/consent/events/"
 CHECK = "/api/v1/consent/check/"
-
-
-def client_for(user):
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
-def token_client(user):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION="Token " + Token.objects.create(user=user).key)
-    return client
 
 
 @pytest.fixture

@@ -18,17 +18,12 @@ from consent.emails import unsubscribe_url
 from consent.models import Contact, SuppressionEntry
 from registry.exports.csv_export import excel_safe
 from registry.services import purpose_update
+from tests.api_clients import client_for
 from tests.factories import ContactFactory, PurposeFactory
 
 pytestmark = pytest.mark.django_db
 
 AUDIENCE = "/api/v1/consent/audience/"
-
-
-def client_for(user):
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def record(contact, purpose, channel, action, **kwargs):

@@ -9,7 +9,7 @@ import pytest
 from django.apps import apps
 
 from consent import selectors, services
-from consent.models import ConsentState, Contact
+from consent.models import ConsentState
 from tests.consent.test_audience import mix, record  # noqa: F401 (the fixture)
 from tests.factories import ContactFactory
 

@@ -6,13 +6,12 @@ from datetime import timedelta
 import pytest
 from django.db import connection
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
-from rest_framework.test import APIClient
 
 from consent import ledger, selectors, services
 from consent.api import serializers as s
 from consent.models import ConsentEvent, ConsentState, SuppressionEntry
 from consent.normalise import suppression_digest
+from tests.api_clients import token_client
 from tests.consent.test_api import appeals, chan, mailing  # noqa: F401 (the API tests' purposes, shared)
 from tests.factories import ContactFactory
 
@@ -24,9 +23,7 @@ POSTGRES = pytest.mark.skipif("connection.vendor != 'postgresql'", reason="the u
 
 @pytest.fixture
 def api(integration_user):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION="Token " + Token.objects.create(user=integration_user).key)
-    return client
+    return token_client(integration_user)
 
 
 def post(api, key=None, **body):

@@ -9,6 +9,7 @@ from pypdf import PdfReader
 from rest_framework.test import APIClient
 
 from consent import services
+from tests.api_clients import client_for as api_for
 
 pytestmark = pytest.mark.django_db
 KANTARA_SCHEMA = Path(__file__).resolve().parents[2].parent / "shared" / "standards" / \
@@ -23,12 +24,6 @@ def event(newsletter, channels):
     contact = services.contact_create(email="receipt@example.org", first_name="Rita")
     return services.consent_record(contact=contact, purpose=newsletter, channel=channels["email"], action="granted",
                                    method="web_form").event
-
-
-def api_for(user):
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
 
 
 def test_json_kantara_and_pdf_receipts(event, staff_user, newsletter):

@@ -6,12 +6,12 @@ from datetime import timedelta
 
 import pytest
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from registry.models import Job
 from rights import services
 from rights.models import RequestEvent, RightsRequest, Status
+from tests.api_clients import client_for, token_client
 from tests.factories import ContactFactory, PurposeFactory
 
 from .factories import staff_request, verified_request, web_request
@@ -24,18 +24,6 @@ REQUESTS = "/api/v1/rights/requests/"
 def url(request, action: str = "") -> str:
     reference = request if isinstance(request, str) else request.reference
     return f"{REQUESTS}{reference}/" + (f"{action}/" if action else "")
-
-
-def client_for(user):
-    client = APIClient()
-    client.force_authenticate(user)
-    return client
-
-
-def token_client(user):
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION="Token " + Token.objects.create(user=user).key)
-    return client
 
 
 @pytest.fixture
