@@ -42,14 +42,6 @@ PAIRS = [
     ("donor-postal-appeals", "postal", 0.12),
     ("customer-offers-email", "email", 0.12),
 ]
-FIRST_NAMES = ["Camille", "Louis", "Léa", "Hugo", "Chloé", "Lucas", "Manon", "Jules", "Inès", "Gabriel", "Sarah",
-               "Arthur", "Emma", "Nathan", "Jade", "Paul", "Zoé", "Raphaël", "Alice", "Tom"]
-LAST_NAMES = ["Martin", "Bernard", "Dubois", "Thomas", "Robert", "Richard", "Petit", "Durand", "Leroy", "Moreau",
-              "Simon", "Laurent", "Lefebvre", "Michel", "Garcia", "David", "Bertrand", "Roux", "Vincent", "Fournier"]
-CITIES = [("75011", "Paris"), ("69003", "Lyon"), ("13006", "Marseille"), ("33000", "Bordeaux"), ("59000", "Lille"),
-          ("44000", "Nantes"), ("67000", "Strasbourg"), ("31000", "Toulouse")]
-SOURCES = ["Formulaire du site", "Stand — Journées du patrimoine", "Boutique en ligne", "Bulletin papier",
-           "Import CRM 2025"]
 CATEGORY_MIX = [["member"], ["donor"], ["customer"], ["prospect"], ["member", "donor"], ["customer", "donor"],
                 ["professional_contact"], ["customer"], ["prospect"]]
 USER_AGENTS = ["Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0 Safari/537.36",
@@ -236,6 +228,7 @@ def generate(*, database: str, contacts: int, events_per_contact: int, seed: int
     from django.utils import timezone as dj_timezone
 
     from consent import ledger
+    from consent.demo import CITIES, FIRST_NAMES, LAST_NAMES, SOURCES  # the demo's names and places
     from consent.models import ConsentEvent, ConsentState, Contact, SuppressionEntry
     from consent.normalise import suppression_digest
     from consent.state import apply_event
@@ -335,7 +328,8 @@ def generate(*, database: str, contacts: int, events_per_contact: int, seed: int
             collected_at = (epoch + timedelta(microseconds=collected_us)).isoformat()
             restricted = "t" if r() < 0.003 else "f"
             contact_rows.write(
-                f"{number}\t{email}\t{phone}\t{FIRST_NAMES[int(r() * 20)]}\t{LAST_NAMES[int(r() * 20)]}\t"
+                f"{number}\t{email}\t{phone}\t{FIRST_NAMES[int(r() * len(FIRST_NAMES))]}\t"
+                f"{LAST_NAMES[int(r() * len(LAST_NAMES))]}\t"
                 f"{1 + int(r() * 120)} rue de la République\t\t{postal_code}\t{city}\tFR\t{language}\t"
                 f"CRM-{number:07d}\t{SOURCES[int(r() * len(SOURCES))]}\t{collected_at}\t{restricted}\t\\N\t"
                 f"{collected_at}\t{collected_at}{contact_tail}\n")

@@ -33,6 +33,8 @@ def build_csv(events: int, run_id: str, phone_offset: int, seed: int = 5) -> byt
     contact_get_or_create attach the line to that contact instead of creating one)."""
     import consent_data
 
+    from consent import demo
+
     rng = random.Random(seed)
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";", lineterminator="\n")
@@ -40,7 +42,7 @@ def build_csv(events: int, run_id: str, phone_offset: int, seed: int = 5) -> byt
     for number in range(events // 2 + events % 2):
         email = f"import-{run_id}-{number}@{consent_data.EMAIL_DOMAIN}"
         phone = f"+3375{phone_offset + number:07d}"
-        first, last = rng.choice(consent_data.FIRST_NAMES), rng.choice(consent_data.LAST_NAMES)
+        first, last = rng.choice(demo.FIRST_NAMES), rng.choice(demo.LAST_NAMES)
         day = f"{rng.randint(1, 28):02d}/{rng.randint(1, 12):02d}/2025 {rng.randint(8, 19):02d}:{rng.randint(0, 59):02d}"
         method = rng.choice(["paper", "web_form", "event", "staff_form"])
         writer.writerow([email, phone, first, last, "newsletter", "email", "granted", day, method, "Salon 2025"])
