@@ -145,8 +145,10 @@ class ConsentEvent(models.Model):
             models.Index(fields=["idempotency_key"], condition=Q(idempotency_key__isnull=False),
                          opclasses=["varchar_pattern_ops"], name="consent_event_idempotency_idx"),
         ]
+        # No index on ``hash``: nothing looks an event up by it, and each hash covers its unique
+        # sequence, so two events never share one. An index of random 64-character keys, larger
+        # than the table's other indexes together, would cost every append a random page write.
         constraints = [
-            models.UniqueConstraint(fields=["hash"], name="consent_event_hash_unique"),
             models.UniqueConstraint(fields=["recorded_by", "idempotency_key"],
                                     condition=Q(idempotency_key__isnull=False, recorded_by__isnull=False),
                                     name="consent_event_idempotency_per_author"),

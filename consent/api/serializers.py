@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from registry.api.prototype_fields import PrototypeFieldsMixin
 from registry.models import Channel, DataSubjectCategory, Purpose, PurposeVersion
 
 from .. import ledger, selectors
@@ -89,8 +90,9 @@ class ContactSerializer(serializers.ModelSerializer):
 # --- Identifying a contact --------------------------------------------------------------------
 
 
-class ContactIdentifierSerializer(serializers.Serializer):
-    """Exactly one of ``contact_id``, ``email``, ``phone``, ``external_ref``."""
+class ContactIdentifierSerializer(PrototypeFieldsMixin, serializers.Serializer):
+    """Exactly one of ``contact_id``, ``email``, ``phone``, ``external_ref``. Parsed by every API
+    write and every check: its fields are copied shallowly (registry.api.prototype_fields)."""
 
     contact_id = serializers.IntegerField(required=False, min_value=1, max_value=MAX_BIGINT)
     email = serializers.CharField(required=False, allow_blank=True, max_length=254)

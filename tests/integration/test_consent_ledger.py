@@ -221,12 +221,14 @@ def test_a_second_writer_waits_for_the_first_to_commit(transactional_db, referen
 @pytest.mark.django_db
 def test_the_ledger_keeps_its_unique_constraints_after_losing_its_redundant_indexes():
     """Migration 0007 drops single-column indexes; on PostgreSQL, Django's removal of the key's own
-    index also drops the conditional unique index of that column, which the migration restores."""
+    index also drops the conditional unique index of that column, which the migration restores.
+    Migration 0008 drops the hash's index: nothing else is indexed on the hash."""
     with connection.cursor() as cursor:
         constraints = connection.introspection.get_constraints(cursor, ConsentEvent._meta.db_table)
     unique = {name for name, info in constraints.items() if info["unique"]}
-    assert {"consent_event_hash_unique", "consent_event_idempotency_per_author",
-            "consent_event_idempotency_unattributed", "consent_consentevent_sequence_key"} <= unique
+    assert {"consent_event_idempotency_per_author", "consent_event_idempotency_unattributed",
+            "consent_consentevent_sequence_key"} <= unique
+    assert not [name for name, info in constraints.items() if info["columns"] == ["hash"]]
     # A second unattributed event with the same key is refused by the database itself.
     contact, purpose = ContactFactory(), consent_purpose()
     first = record_consent(contact, purpose, "email", "granted", idempotency_key="retry-1")
