@@ -116,8 +116,10 @@ class _LoggedQuery:
 @dataclass(frozen=True)
 class Tail:
     """What an unlocked append reads in one query (PostgreSQL): the ledger's last event, the pair's
-    current consent, whether the purpose uses the channel, the first event of the idempotency key
-    and the id of the notice by its hash (None when absent)."""
+    current consent, whether the purpose uses the channel, the first event of the idempotency key,
+    the id of the notice by its hash (None when absent) and, for the check the API answers with,
+    the channel's suppression entries (source, created_at) of the contact's address (None when
+    not asked for)."""
 
     sequence: int
     hash: str
@@ -125,6 +127,7 @@ class Tail:
     channel_allowed: bool
     first_event_id: int | None
     notice_id: int | None
+    suppression: tuple[tuple[str, datetime], ...] | None = None
 
 
 def _sql_names():
@@ -143,7 +146,11 @@ def _sql_names():
 
 @functools.cache
 def _read_tail_sql() -> str:
+    from .models import SuppressionEntry as Entry
+
     table, col, Event, State, Notice, PurposeChannel = _sql_names()
+    entries = (f"FROM {table(Entry)} x WHERE x.{col(Entry, 'channel')} = %s AND x.{col(Entry, 'digest')} = %s "
+               f"ORDER BY x.id")
     seq, key, author = col(Event, "sequence"), col(Event, "idempotency_key"), col(Event, "recorded_by")
     state_columns = ", ".join(f"s.{col(State, name)}" for name in
                               ("status", "purpose_version", "since", "expires_at", "last_event"))
@@ -153,7 +160,8 @@ def _read_tail_sql() -> str:
                                                              AND pc.{col(PurposeChannel, "channel")} = %s),
                (SELECT e.id FROM {table(Event)} e WHERE e.{key} = %s AND e.{author} IS NOT DISTINCT FROM %s
                  ORDER BY e.{seq} LIMIT 1),
-               (SELECT n.id FROM {table(Notice)} n WHERE n.{col(Notice, "sha256")} = %s)
+               (SELECT n.id FROM {table(Notice)} n WHERE n.{col(Notice, "sha256")} = %s),
+               ARRAY(SELECT x.{col(Entry, "source")} {entries}), ARRAY(SELECT x.{col(Entry, "created_at")} {entries})
           FROM (SELECT 1 AS one) one
           LEFT JOIN LATERAL (SELECT e.{seq}, e.{col(Event, "hash")} FROM {table(Event)} e
                               ORDER BY e.{seq} DESC LIMIT 1) t ON true
@@ -162,15 +170,19 @@ def _read_tail_sql() -> str:
 
 
 def read_tail(*, contact_id: int, purpose_id: int, channel_id: int, idempotency_key: str | None,
-              recorded_by_id: int | None, notice_sha256: str | None) -> Tail:
-    """PostgreSQL: the Tail for appending one event of this contact x purpose x channel."""
+              recorded_by_id: int | None, notice_sha256: str | None, address_digest: str | None = None) -> Tail:
+    """PostgreSQL: the Tail for appending one event of this contact x purpose x channel; with the
+    suppression entries of ``address_digest`` (selectors.stored_address_digest) when given."""
     with prepared_cursor() as cursor:
         cursor.execute(_read_tail_sql(), [purpose_id, channel_id, idempotency_key, recorded_by_id, notice_sha256,
+                                          channel_id, address_digest, channel_id, address_digest,
                                           contact_id, purpose_id, channel_id])
         (sequence, last_hash, status, purpose_version, since, expires_at, last_event_id, allowed, first_event_id,
-         notice_id) = cursor.fetchone()
+         notice_id, sources, created) = cursor.fetchone()
     state = None if status is None else StateValue(status, purpose_version, since, expires_at, last_event_id)
-    return Tail(sequence or 0, last_hash or GENESIS_HASH, state, bool(allowed), first_event_id, notice_id)
+    suppression = tuple(zip(sources, created)) if address_digest is not None else None
+    return Tail(sequence or 0, last_hash or GENESIS_HASH, state, bool(allowed), first_event_id, notice_id,
+                suppression)
 
 
 @functools.cache

@@ -873,11 +873,13 @@ def consent_stats(*, months: int = 12, now: datetime | None = None) -> ConsentSt
     return ConsentStats(months=month_list, rows=rows, now=now)
 
 
-def consent_check_after_append(*, event: ConsentEvent, state, material_version: int | None) -> CheckResult | None:
+def consent_check_after_append(*, event: ConsentEvent, state, material_version: int | None,
+                               suppression: tuple[tuple[str, datetime], ...] | None = None) -> CheckResult | None:
     """consent_check's answer just after ``event`` was appended, from the consent the append wrote
     (``state``, a StateValue: Recorded.state) instead of reading it again; the same rule
     (_check_rule). None when the state is not known (then call consent_check). The event's channel
-    is allowed for its purpose: the append refuses it otherwise."""
+    is allowed for its purpose: the append refuses it otherwise. ``suppression``: the address's
+    suppression entries when the append read them (Recorded.suppression), else they are read here."""
     contact, purpose, channel = event.contact, event.purpose, event.channel
     if state is None:
         return None
@@ -895,7 +897,9 @@ def consent_check_after_append(*, event: ConsentEvent, state, material_version: 
     return _check_rule(
         contact=contact, purpose=purpose, state=state, material_version=material_version, now=timezone.now(),
         channel_allowed=lambda: True,
-        suppressed=lambda granted_since: _address_suppressed(
-            channel_id=channel.pk, channel_code=channel.code, address=address, granted_since=granted_since),
+        suppressed=lambda granted_since: (
+            suppression_blocks(suppression, granted_since=granted_since) if suppression is not None
+            else _address_suppressed(channel_id=channel.pk, channel_code=channel.code, address=address,
+                                     granted_since=granted_since)),
         in_category=in_category,
     )

@@ -38,7 +38,7 @@ from .models import (
     RetirementNotice,
     SuppressionEntry,
 )
-from .normalise import normalise_email, normalise_phone, suppression_digest
+from .normalise import normalise_email, normalise_phone, stored_address_digest, suppression_digest
 from .state import StateValue, apply_event
 
 logger = logging.getLogger(__name__)
@@ -350,6 +350,9 @@ class Recorded:
     # The current consent of the pair right after this event, when the append knows it for sure
     # (None: read it). The API answers with it instead of checking again.
     state: StateValue | None = None
+    # The channel's suppression entries (source, created_at) of the contact's address, read with
+    # the ledger's tail (None: not read); the same answer's check uses them.
+    suppression: tuple[tuple[str, datetime], ...] | None = None
 
 
 @dataclass
@@ -679,10 +682,12 @@ def _record_one_unlocked(request: EventRequest) -> Recorded | None:
     author = request.recorded_by if getattr(request.recorded_by, "pk", None) else None
     wanted = _notice_wanted(request)
     digest = _notice_digest(text=wanted[1], language=wanted[0]) if wanted else None
+    address = selectors.contact_addresses(contact=contact).get(channel.code, "")
+    address_digest = stored_address_digest(channel.code, address) if address else None
     for _try in range(_UNLOCKED_TRIES):
         tail = ledger.read_tail(contact_id=contact.pk, purpose_id=purpose.pk, channel_id=channel.pk,
                                 idempotency_key=request.idempotency_key, recorded_by_id=getattr(author, "pk", None),
-                                notice_sha256=digest)
+                                notice_sha256=digest, address_digest=address_digest)
         if tail.first_event_id is not None:
             first = ConsentEvent.objects.select_related("contact", "purpose", "channel", "notice").get(
                 pk=tail.first_event_id)
@@ -717,7 +722,8 @@ def _record_one_unlocked(request: EventRequest) -> Recorded | None:
             continue
         # The state after the event is known when the statement wrote it; when it did not (an older
         # event, or a newer one written meanwhile), whoever needs it reads it.
-        return Recorded(event, True, value if state is not None and state_written else None)
+        return Recorded(event, True, value if state is not None and state_written else None,
+                        tail.suppression if address else ())
     return None
 
 

@@ -165,7 +165,8 @@ class ConsentEventView(APIView):
                 contact, _created = services.contact_get_or_create(**{field: value}, **defaults)
                 recorded = record(contact)
         check = selectors.consent_check_after_append(event=recorded.event, state=recorded.state,
-                                                     material_version=body.material_version)
+                                                     material_version=body.material_version,
+                                                     suppression=recorded.suppression)
         return Response(s.RecordedEventSerializer(recorded.event, context={"check": check}).data,
                         status=status.HTTP_201_CREATED if recorded.created else status.HTTP_200_OK)
 
