@@ -114,7 +114,6 @@ def run(bench, args) -> None:
 
         profiler = cProfile.Profile()
         job = profiler.runcall(import_file)
-        profiler.dump_stats("/tmp/import.prof")
     else:
         job = import_file()
     import_seconds = time.perf_counter() - started
