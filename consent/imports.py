@@ -30,6 +30,7 @@ from django.utils import timezone
 
 from registry.job_kinds import ProgressReporter, job_handler
 from registry.models import Channel, Job, LegalBasis, Purpose
+from registry.queries import in_values
 
 from .models import Action, ConsentEvent, Method
 from .normalise import normalise_email, normalise_phone
@@ -345,11 +346,11 @@ class _Batch:
         phones = {row.phone for row in rows if row.phone}
         # email <> '' lets PostgreSQL use the partial unique index, whatever the batch size.
         self.by_email: dict[str, Contact] = (
-            {contact.email: contact for contact in Contact.objects.filter(email__in=emails).exclude(email="")}
+            {contact.email: contact for contact in Contact.objects.filter(in_values("email", emails)).exclude(email="")}
             if emails else {})
         self.by_phone: dict[str, Contact] = {}
         if phones:
-            for contact in Contact.objects.filter(phone__in=phones).order_by("pk"):  # the oldest per phone
+            for contact in Contact.objects.filter(in_values("phone", phones)).order_by("pk"):  # the oldest per phone
                 self.by_phone.setdefault(contact.phone, contact)
         self.new_contacts: list[Contact] = []
         self.requests: list[Any] = []

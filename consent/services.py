@@ -24,6 +24,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import override
 
 from registry.models import Channel, LegalBasis, Purpose
+from registry.queries import in_values
 
 from . import ledger, selectors
 from .models import (
@@ -491,7 +492,7 @@ def _states_read(requests: list[EventRequest], *, for_update: bool) -> tuple[dic
     states: dict[tuple[int, int, int], ConsentState] = {}
     if triples:
         contact_ids, purpose_ids, channel_ids = (set(ids) for ids in zip(*triples))
-        rows = ConsentState.objects.filter(contact_id__in=contact_ids, purpose_id__in=purpose_ids,
+        rows = ConsentState.objects.filter(in_values("contact_id", contact_ids), purpose_id__in=purpose_ids,
                                            channel_id__in=channel_ids)
         for state in (rows.select_for_update() if for_update else rows):
             if (state.contact_id, state.purpose_id, state.channel_id) in triples:

@@ -220,7 +220,8 @@ def api_client():
 
 class HTTPServer:
     """gunicorn serving the app (and the baseline views) on 127.0.0.1, one process, one thread, with
-    keep-alive, on the scratch database: ``with HTTPServer() as server: server.get(path, headers)``."""
+    keep-alive, on the scratch database: ``with HTTPServer() as server: server.get(path, headers)``
+    (or ``server.request(method, path, body, headers)``)."""
 
     def __init__(self) -> None:
         self.process = None
@@ -252,7 +253,11 @@ class HTTPServer:
                 time.sleep(0.2)
 
     def get(self, path: str, headers: dict | None = None) -> tuple[int, bytes]:
-        self.connection.request("GET", path, headers=headers or {})
+        return self.request("GET", path, headers=headers)
+
+    def request(self, method: str, path: str, body: bytes | None = None,
+                headers: dict | None = None) -> tuple[int, bytes]:
+        self.connection.request(method, path, body=body, headers=headers or {})
         response = self.connection.getresponse()
         return response.status, response.read()
 
