@@ -357,12 +357,13 @@ class _Batch:
         self.plan: Any = None  # services.AppendPlan, when the batch was prepared ahead
 
     def add(self, *, job: Job, row: ImportRow, file_name: str) -> None:
-        from .models import Contact
+        from . import services
 
         contact = (self.by_email.get(row.email) if row.email else None) or (
             self.by_phone.get(row.phone) if row.phone else None)
         if contact is None:
-            contact = Contact(email=row.email, phone=row.phone, external_ref="", **_contact_defaults(row, file_name))
+            contact = services.contact_build(email=row.email, phone=row.phone, external_ref="",
+                                             **_contact_defaults(row, file_name))
             if not _contact_fields_valid(contact):
                 raise _BatchRefused()
             self.new_contacts.append(contact)
@@ -379,7 +380,9 @@ class _Batch:
         from . import services
 
         services.contacts_draw_ids(contacts=self.new_contacts)
-        self.plan = services.append_plan_read(requests=self.requests)
+        # Lines past the job's last committed row: their keys (idempotency_key) were never written,
+        # as each batch commits with its last row (write_rows).
+        self.plan = services.append_plan_read(requests=self.requests, keys_unused=True)
 
     def write(self) -> None:
         from . import services

@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import functools
 import hashlib
 import ipaddress
 import logging
@@ -543,11 +544,14 @@ class AppendPlan:
     chained: bool = False
 
 
-def append_plan_read(*, requests: list[EventRequest]) -> AppendPlan | None:
+def append_plan_read(*, requests: list[EventRequest], keys_unused: bool = False) -> AppendPlan | None:
     """The reads of ``_record_many_locked`` for these requests (their contacts' keys set), without
     the lock, plus the purposes' channels and the notices their events will store, so that
     ``append_plan_chain`` runs no query. None when the plan cannot go without one (a scanned
-    document, a notice not stored yet: the usual path does these)."""
+    document, a notice not stored yet: the usual path does these). ``keys_unused``: the caller
+    knows no event carries the requests' idempotency keys yet (an import's lines past its last
+    committed one), so their first events are not looked up; should one exist after all, the
+    key's unique constraint refuses the write (IntegrityError) and nothing is written twice."""
     if any(request.evidence_document is not None for request in requests):
         return None
     cache = _WriteCache()
@@ -569,7 +573,8 @@ def append_plan_read(*, requests: list[EventRequest]) -> AppendPlan | None:
     if len(cache.notices) < len(wanted):
         return None
     _states, current = _states_read(requests, for_update=False)
-    return AppendPlan(requests=requests, firsts=_firsts_read(requests), current=current, cache=cache)
+    return AppendPlan(requests=requests, firsts={} if keys_unused else _firsts_read(requests), current=current,
+                      cache=cache)
 
 
 def append_plan_chain(*, plan: AppendPlan, tail: tuple[int, str]) -> bool:
@@ -783,25 +788,43 @@ def _event_for(request: EventRequest, *, recorded_by, current, cache: _WriteCach
     return event
 
 
-# Every column of an event, in the model's order, at its default (none is callable): _new_event fills them in.
-_EVENT_DEFAULTS = {field.attname: field.get_default() for field in ConsentEvent._meta.concrete_fields}
+@functools.cache
+def _column_defaults(model) -> tuple[dict[str, Any], tuple[tuple[str, Callable[[], Any]], ...]]:
+    """Every column of ``model`` by attname, in the model's order, at its default; and the columns
+    whose default is a callable (called per instance, as Model.__init__ does)."""
+    fields = model._meta.concrete_fields
+    computed = [field for field in fields if field.has_default() and callable(field.default)]
+    return ({field.attname: None if field in computed else field.get_default() for field in fields},
+            tuple((field.attname, field.default) for field in computed))
+
+
+def _new_instance(model, **values: Any):
+    """``model(**values)`` with columns by attname (keys for the related objects), which matters at
+    thousands of rows a second. With no pre_init/post_init receiver for the model (none for events
+    and contacts), the instance is built as ``Model.__init__`` with positional values builds it (a
+    fresh ModelState, each column's attribute set in ``__dict__``: what the descriptors of a new
+    instance do), without its per-field loop; with one, through ``__init__``. The caller puts the
+    related objects in its cache."""
+    defaults, callables = _column_defaults(model)
+    if not values.keys() <= defaults.keys():  # what __init__ raises with one value too many
+        raise IndexError(f"Not fields of {model.__name__}: {sorted(values.keys() - defaults.keys())}")
+    columns = {**defaults, **{name: default() for name, default in callables if name not in values}, **values}
+    if signals.pre_init.has_listeners(model) or signals.post_init.has_listeners(model):
+        return model(*columns.values())
+    instance = model.__new__(model)
+    instance._state = ModelState()
+    instance.__dict__.update(columns)
+    return instance
 
 
 def _new_event(**values: Any) -> ConsentEvent:
-    """``ConsentEvent(**values)`` with keys for the related objects, which matters at thousands of
-    events a second. With no pre_init/post_init receiver for events (none in the app), the instance
-    is built as ``Model.__init__`` with positional values builds it (a fresh ModelState, each
-    column's attribute set in ``__dict__``: what the descriptors of a new instance do), without its
-    per-field loop; with one, through ``__init__``. The caller puts the related objects in its cache."""
-    if signals.pre_init.has_listeners(ConsentEvent) or signals.post_init.has_listeners(ConsentEvent):
-        return ConsentEvent(*{**_EVENT_DEFAULTS, **values}.values())
-    if not values.keys() <= _EVENT_DEFAULTS.keys():  # what __init__ raises with one value too many
-        raise IndexError(f"Not fields of an event: {sorted(values.keys() - _EVENT_DEFAULTS.keys())}")
-    event = ConsentEvent.__new__(ConsentEvent)
-    event._state = ModelState()
-    event.__dict__.update(_EVENT_DEFAULTS)
-    event.__dict__.update(values)
-    return event
+    return _new_instance(ConsentEvent, **values)
+
+
+def contact_build(**values: Any) -> Contact:
+    """An unsaved contact, as ``Contact(**values)`` builds it (columns by attname), for the bulk
+    writes (contacts_bulk_create): the import builds one per new contact of a batch."""
+    return _new_instance(Contact, **values)
 
 
 STATE_FIELDS = ("status", "purpose_version", "since", "expires_at", "last_event")

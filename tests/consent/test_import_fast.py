@@ -4,11 +4,12 @@ positional values, and the bulk writes (contacts with their history rows, events
 which on PostgreSQL go by COPY (tests/integration/test_consent_import_copy.py compares both there)."""
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.db.models import signals
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from email_validator import EmailNotValidError, validate_email
@@ -189,6 +190,30 @@ def test_positional_event_equals_keyword_event(newsletter, channels, dpo_user):
     assert fast._state.adding and fast.pk is None and fast.contact == contact
     with pytest.raises(IndexError):
         services._new_event(not_a_field=1, **values)
+
+
+@pytest.mark.django_db
+def test_a_built_contact_equals_a_constructed_one(monkeypatch):
+    values = dict(email="ann@example.org", phone="+33612345678", external_ref="", first_name="Ann",
+                  last_name="Lee", source="import:salon.csv")
+    fast, slow = services.contact_build(**values), Contact(**values)
+    for field in Contact._meta.concrete_fields:
+        if field.name != "collected_at":
+            assert getattr(fast, field.attname) == getattr(slow, field.attname), field.name
+    # The callable default runs for each contact, as __init__ runs it.
+    assert abs(fast.collected_at - slow.collected_at) < timedelta(seconds=5)
+    assert services.contact_build(**values).collected_at >= fast.collected_at
+    assert services.contact_build(collected_at=slow.collected_at, **values).collected_at == slow.collected_at
+    assert fast._state.adding and fast.pk is None
+    services.contacts_bulk_create(contacts=[fast])
+    stored = Contact.objects.get(pk=fast.pk)
+    assert (stored.email, stored.language, stored.country, stored.history.count()) == ("ann@example.org", "fr", "FR", 1)
+    # A receiver of post_init (none in the app) makes it go through __init__, which runs it.
+    seen = []
+    monkeypatch.setattr(signals.post_init, "has_listeners", lambda sender=None: True)
+    monkeypatch.setattr(signals.post_init, "send", lambda sender, **kwargs: seen.append(sender))
+    services.contact_build(**values)
+    assert seen == [Contact]
 
 
 def _big_file(contacts: int, *, offset: int = 0) -> bytes:

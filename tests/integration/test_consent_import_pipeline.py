@@ -117,6 +117,25 @@ def test_a_write_between_two_batches_makes_the_next_one_append_the_usual_way(set
     assert len(snapshot["events"]) == 1 + 121 + 2  # the known contact's, the file's, the other writer's
 
 
+def test_a_line_whose_key_is_already_in_the_ledger_is_not_written_twice(setup, monkeypatch, dpo_user):
+    """A batch read ahead does not look its keys up (lines past the last committed one were never
+    written); should one be in the ledger all the same, its unique constraint refuses the batch,
+    which then goes line by line: the line answers with the event already there."""
+    job, line = setup["job"], setup["rows"][9].line  # in the second batch, the first one read ahead
+    existing = record_consent(setup["known"], setup["newsletter"], "email", recorded_by=dpo_user,
+                              idempotency_key=imports.idempotency_key(job, line))
+
+    snapshot, used = _write(setup, monkeypatch, pipelined=True)
+
+    batches = -(-len(setup["rows"]) // 7)
+    assert used == {"plan": batches - 2, "usual": 1}  # the refused plan's batch went line by line
+    keys = [dict(values)["idempotency_key"] for _email, _doc, values in snapshot["events"]]
+    imported = [key for key in keys if key and key.startswith("import:")]
+    assert len(imported) == len(set(imported)) == 121
+    assert len(snapshot["events"]) == 1 + 1 + 120  # the known contact's, the one with the key, the file's others
+    assert ConsentEvent.objects.filter(idempotency_key=existing.idempotency_key).get() == existing
+
+
 def test_append_plan_write_refuses_a_moved_tail(setup):
     """The plan is written only after the tail it was chained on: else nothing is written."""
     known, newsletter = setup["known"], setup["newsletter"]
