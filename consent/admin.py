@@ -14,7 +14,7 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
+from django.utils.translation import get_language, ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
 
@@ -119,7 +119,7 @@ class ContactImportAdminMixin:
             try:
                 job = services.consent_import_start(file_name=upload.name, content=upload.read(),
                                                     valid_rows_only=form.cleaned_data["valid_rows_only"],
-                                                    requested_by=request.user)
+                                                    requested_by=request.user, language=get_language())
             except ValidationError as exc:
                 form.add_error("file", exc.message_dict.get("file", exc.messages) if hasattr(exc, "error_dict")
                                else exc.messages)

@@ -9,7 +9,10 @@ for one batch only, so API writes wait at most that long), and stores ``counts["
 same transaction: a job that stops resumes after its last committed line, and the idempotency key
 ``import:<job>:<line>`` makes a replayed line return its first event instead of a second one.
 
-The per-line report (CSV: line, status, reason) is the job's output file.
+The per-line report (CSV: line, status, reason, label) is the job's output file. Its header and
+the ``status`` codes stay the same in every language (the ``import_consents`` command and scripts
+read them); ``reason`` and ``label`` (the status in words) are in the job's language
+(``params["language"]``, else the active one: LANGUAGE_CODE in a worker), as are the job's error and the file-level errors.
 """
 from __future__ import annotations
 
@@ -27,6 +30,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
+from django.utils.translation import get_language, override, pgettext_lazy
 
 from registry.job_kinds import ProgressReporter, job_handler
 from registry.models import Channel, Job, LegalBasis, Purpose
@@ -53,6 +58,12 @@ STATUS_WRITTEN = "written"
 STATUS_REJECTED = "rejected"
 STATUS_NOT_WRITTEN = "not written"
 STATUS_VALID = "valid"
+# In context: the status of a line of the file (feminine in French, "ligne").
+STATUS_LABELS = {STATUS_WRITTEN: pgettext_lazy("import line", "written"),
+                 STATUS_REJECTED: pgettext_lazy("import line", "rejected"),
+                 STATUS_NOT_WRITTEN: pgettext_lazy("import line", "not written"),
+                 STATUS_VALID: pgettext_lazy("import line", "valid")}
+REPORT_COLUMNS = ("line", "status", "reason", "label")
 
 
 @dataclass
@@ -128,7 +139,8 @@ def parse_date(value: str) -> datetime:
         try:
             parsed = datetime.combine(date.fromisoformat(value), time())
         except ValueError:
-            raise ValueError(f"unreadable date {value!r} (expected ISO 8601 or dd/mm/yyyy [HH:MM])") from None
+            raise ValueError(_("unreadable date %(value)s (expected ISO 8601 or dd/mm/yyyy [HH:MM])")
+                             % {"value": repr(value)}) from None
     if timezone.is_naive(parsed):
         parsed = parsed.replace(tzinfo=NAIVE_TIMEZONE)
     return parsed
@@ -177,11 +189,11 @@ def _row_errors(record: dict[str, str], lookups: _Lookups, now: datetime) -> tup
     errors: list[str] = []
     values: dict[str, Any] = {}
     if record.get("__extra__"):
-        errors.append("more values than columns")
+        errors.append(_("more values than columns"))
     if not record.get("date"):
-        errors.append("no date of collection: a consent that cannot be dated is no proof")
+        errors.append(_("no date of collection: a consent that cannot be dated is no proof"))
     if not record.get("method"):
-        errors.append("no method of collection: a consent that cannot be explained is no proof")
+        errors.append(_("no method of collection: a consent that cannot be explained is no proof"))
     for name, normalise in (("email", normalise_email), ("phone", normalise_phone)):
         try:
             values[name] = normalise(record.get(name, ""))
@@ -189,31 +201,33 @@ def _row_errors(record: dict[str, str], lookups: _Lookups, now: datetime) -> tup
             errors.append(f"{name}: {' '.join(exc.messages)}")
             values[name] = None
     if values.get("email") == "" and values.get("phone") == "":
-        errors.append("no email nor phone: the contact cannot be identified")
+        errors.append(_("no email nor phone: the contact cannot be identified"))
     for name, limit in MAX_LENGTHS.items():
         values[name] = record.get(name, "")
         if len(values[name]) > limit:
-            errors.append(f"{name}: longer than {limit} characters")
+            errors.append(_("%(column)s: longer than %(limit)s characters") % {"column": name, "limit": limit})
 
     purpose = lookups.purpose(record.get("purpose", "")) if record.get("purpose") else None
     if not record.get("purpose"):
-        errors.append("no purpose")
+        errors.append(_("no purpose"))
     elif purpose is None:
-        errors.append(f"unknown purpose {record['purpose']!r}")
+        errors.append(_("unknown purpose %(value)s") % {"value": repr(record["purpose"])})
     channel = lookups.channels.get(record.get("channel", "").lower()) if record.get("channel") else None
     if not record.get("channel"):
-        errors.append("no channel")
+        errors.append(_("no channel"))
     elif channel is None:
-        errors.append(f"unknown channel {record['channel']!r}")
+        errors.append(_("unknown channel %(value)s") % {"value": repr(record["channel"])})
     action = record.get("status", "").lower()
     if not action:
-        errors.append("no status")
+        errors.append(_("no status"))
     elif action not in IMPORT_ACTIONS:
-        errors.append(f"unknown status {record['status']!r} (expected one of {', '.join(IMPORT_ACTIONS)})")
+        errors.append(_("unknown status %(value)s (expected one of %(codes)s)")
+                      % {"value": repr(record["status"]), "codes": ", ".join(IMPORT_ACTIONS)})
         action = ""
     method = record.get("method", "").lower()
     if method and method not in IMPORT_METHODS:
-        errors.append(f"unknown method {record['method']!r} (expected one of {', '.join(IMPORT_METHODS)})")
+        errors.append(_("unknown method %(value)s (expected one of %(codes)s)")
+                      % {"value": repr(record["method"]), "codes": ", ".join(IMPORT_METHODS)})
         method = ""
     effective_at = None
     if record.get("date"):
@@ -223,23 +237,27 @@ def _row_errors(record: dict[str, str], lookups: _Lookups, now: datetime) -> tup
             errors.append(str(exc))
         else:
             if (effective_at - now).total_seconds() > CLOCK_TOLERANCE_SECONDS:
-                errors.append("the date is in the future")
+                errors.append(_("the date is in the future"))
 
     # The rules of consent_rule_errors that do not depend on the contact's current state.
     if purpose is not None and channel is not None:
         if channel.pk not in lookups.purpose_channels[purpose.pk]:
-            errors.append(f"the purpose {purpose.slug} does not use the channel {channel.code}")
+            errors.append(_("the purpose %(purpose)s does not use the channel %(channel)s")
+                          % {"purpose": purpose.slug, "channel": channel.code})
         if channel.code == "email" and values.get("email") == "":
-            errors.append("a consent on the email channel needs an email")
+            errors.append(_("a consent on the email channel needs an email"))
         if channel.code in ("sms", "phone") and values.get("phone") == "":
-            errors.append(f"a consent on the {channel.code} channel needs a phone")
+            errors.append(_("a consent on the %(channel)s channel needs a phone") % {"channel": channel.code})
     if purpose is not None and action:
         if action in CONSENT_IMPORT_ACTIONS and purpose.legal_basis != LegalBasis.CONSENT:
-            errors.append(f"the purpose {purpose.slug} is not based on consent: only 'objected' can be imported")
+            errors.append(_("the purpose %(purpose)s is not based on consent: only 'objected' can be imported")
+                          % {"purpose": purpose.slug})
         if action == Action.OBJECTED and purpose.legal_basis == LegalBasis.CONSENT:
-            errors.append(f"the purpose {purpose.slug} is based on consent: import a withdrawal instead")
+            errors.append(_("the purpose %(purpose)s is based on consent: import a withdrawal instead")
+                          % {"purpose": purpose.slug})
         if action == Action.GRANTED and purpose.status != Purpose.Status.ACTIVE:
-            errors.append(f"the purpose {purpose.slug} is retired: consent can no longer be given to it")
+            errors.append(_("the purpose %(purpose)s is retired: consent can no longer be given to it")
+                          % {"purpose": purpose.slug})
     values.update(purpose=purpose, channel=channel, action=action, method=method, effective_at=effective_at)
     return errors, values
 
@@ -250,13 +268,14 @@ def validate_rows(content: bytes) -> Validation:
     try:
         text = decode(content)
     except UnicodeDecodeError:  # pragma: no cover - cp1252 decodes nearly anything
-        result.file_error = "the file is not text (UTF-8 or Windows-1252)"
+        result.file_error = _("the file is not text (UTF-8 or Windows-1252)")
         return result
     header, records = read_records(text)
     missing = [name for name in REQUIRED_COLUMNS if name not in header]
     if not header or missing or not ({"email", "phone"} & set(header)):
-        needed = missing + ([] if {"email", "phone"} & set(header) else ["email or phone"])
-        result.file_error = f"missing columns: {', '.join(needed)} (expected {', '.join(COLUMNS)})"
+        needed = missing + ([] if {"email", "phone"} & set(header) else [_("email or phone")])
+        result.file_error = _("missing columns: %(missing)s (expected %(columns)s)") % {
+            "missing": ", ".join(needed), "columns": ", ".join(COLUMNS)}
         return result
     lookups = _Lookups()
     now = timezone.now()
@@ -495,7 +514,7 @@ def write_rows(*, job: Job, rows: list[ImportRow], file_name: str, report: Progr
                             with transaction.atomic():
                                 write_row(job=job, row=row, file_name=file_name)
                         except ValidationError as exc:
-                            write_rejected[row.line] = "refused when written: " + " ".join(exc.messages)
+                            write_rejected[row.line] = _("refused when written: %(reason)s") % {"reason": " ".join(exc.messages)}
                 job.counts["last_row"] = batch[-1].line
                 _save_counts(job)
                 if pipelined and following:
@@ -516,11 +535,13 @@ def _written_lines(job: Job) -> set[int]:
 
 
 def report_csv(lines: Iterable[tuple[int, str, str]]) -> bytes:
+    """(line, status code, reason) rows as the report; the label column is the status in the
+    active language (the reasons were written in it)."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(["line", "status", "reason"])
-    for line in sorted(lines):
-        writer.writerow(line)
+    writer.writerow(REPORT_COLUMNS)
+    for line, status, reason in sorted(lines):
+        writer.writerow((line, status, reason, str(STATUS_LABELS[status])))
     return buffer.getvalue().encode("utf-8")
 
 
@@ -541,7 +562,11 @@ def run_consent_import(job: Job, report: ProgressReporter) -> None:
     # allocates its rows and events; they go back to it when the job ends.
     gc.freeze()
     try:
-        _run_consent_import(job, report)
+        # Every reason, label and error in the language the job was asked in (as register_pdf).
+        # A worker has no language active: get_language() is then LANGUAGE_CODE; run eagerly in a
+        # request (the embedded default), it is the request's.
+        with override(job.params.get("language") or get_language() or settings.LANGUAGE_CODE):
+            _run_consent_import(job, report)
     finally:
         gc.unfreeze()
 
@@ -564,7 +589,7 @@ def _run_consent_import(job: Job, report: ProgressReporter) -> None:
         _save_counts(job)
         registry_services.job_attach_output(job=job, filename=report_name,
                                             content=report_csv([(1, STATUS_REJECTED, validation.file_error)]))
-        raise ValueError(f"Nothing imported: {validation.file_error}.")
+        raise ValueError(_("Nothing imported: %(error)s.") % {"error": validation.file_error})
 
     # A line already written by an earlier attempt stays written, whatever the ledger says now.
     written_before = _written_lines(job) if resumed else set()
@@ -587,8 +612,8 @@ def _run_consent_import(job: Job, report: ProgressReporter) -> None:
     lines += [(line, STATUS_REJECTED, reason) for line, reason in write_rejected.items()]
     lines += [(line, STATUS_WRITTEN, "") for line in written if line not in write_rejected]
     if refuse_all:
-        lines += [(row.line, STATUS_NOT_WRITTEN, "valid, but the file has rejected lines and nothing was imported")
-                  for row in validation.valid]
+        not_written = _("valid, but the file has rejected lines and nothing was imported")
+        lines += [(row.line, STATUS_NOT_WRITTEN, not_written) for row in validation.valid]
     # A refused file still ends "done": the report (downloadable from a done job only) is the
     # result the DPO needs, and counts say written 0 with the rejected lines.
     registry_services.job_attach_output(job=job, filename=report_name, content=report_csv(lines))

@@ -259,6 +259,36 @@ def _is_english() -> bool:
     return (get_language() or "fr").startswith("en")
 
 
+# When/how the consent ends (ISO/IEC TS 27560 "termination"), with the DPV 2.3 duration concept.
+TERMINATION_DPV = {"until_time": "dpv:UntilTimeDuration", "temporal": "dpv:TemporalDuration",
+                   "until_withdrawn": "dpv:UntilEventDuration"}
+_ENDING_ACTIONS = (Action.REFUSED, Action.WITHDRAWN, Action.EXPIRED, Action.LAPSED)
+
+
+def _termination(event: ConsentEvent, validity_months: int | None, expires_at: datetime | None) -> dict[str, Any]:
+    """How the consent of this event ends: at a date (the purpose's validity counted from the
+    grant), a duration from the double opt-in confirmation, when withdrawn, or it already ended."""
+    if event.purpose.legal_basis != LegalBasis.CONSENT:
+        kind, ends_at = "not_applicable", None
+        text = _("Not based on consent: the contact can object at any time.")
+    elif event.action in _ENDING_ACTIONS:
+        kind, ends_at = "ended", event.effective_at
+        text = _("%(action)s on %(date)s") % {"action": Action(event.action).label,
+                                                "date": _local_date(event.effective_at)} + "."
+    elif expires_at is not None:
+        kind, ends_at = "until_time", expires_at
+        text = _("Until %(date)s, unless withdrawn earlier.") % {"date": _local_date(expires_at)}
+    elif validity_months and event.action == Action.PENDING:
+        kind, ends_at = "temporal", None
+        text = ngettext("%(months)s month from the confirmation, unless withdrawn earlier.",
+                        "%(months)s months from the confirmation, unless withdrawn earlier.",
+                        validity_months) % {"months": validity_months}
+    else:
+        kind, ends_at = "until_withdrawn", None
+        text = _("Until withdrawn.")
+    return {"kind": kind, "dpv": TERMINATION_DPV.get(kind, ""), "ends_at": _utc(ends_at), "text": text}
+
+
 def _purpose_entry(event: ConsentEvent, version: PurposeVersion | None) -> dict[str, Any]:
     """The purpose of the event, as the register describes it (read from prefetched relations)."""
     purpose, channel = event.purpose, event.channel
@@ -317,6 +347,8 @@ def _purpose_entry(event: ConsentEvent, version: PurposeVersion | None) -> dict[
                       "note": purpose.retention_note, "text": _retention_text(purpose)},
         "consent_validity_months": purpose.consent_validity_months,
         "expires_at": _utc(after.expires_at) if after is not None else None,
+        "termination": _termination(event, purpose.consent_validity_months,
+                                    after.expires_at if after is not None else None),
         "withdrawal_methods": WITHDRAWAL_METHODS if purpose.legal_basis == LegalBasis.CONSENT else [],
         "action": event.action,
         "action_label": str(Action(event.action).label),

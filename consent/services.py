@@ -1052,6 +1052,23 @@ class FormOutcome:
     objected: list[ConsentEvent]
 
 
+def _form_missing_addresses(*, items: list[CollectionFormItem], contact_fields: dict[str, Any]) -> dict[str, list]:
+    """Field errors for ticked boxes whose channel has no address in the submission.
+
+    A choice about a channel means nothing without its address, and a double opt-in would tell the
+    person to check a mailbox we never wrote to: refused, as the import refuses such lines."""
+    codes = {item.channel.code for item in items}
+    errors: dict[str, list] = {}
+    if "email" in codes and not contact_fields.get("email"):
+        errors["email"] = [_("Give your email address: you ticked a box about messages by email.")]
+    if codes & {"sms", "phone"} and not contact_fields.get("phone"):
+        errors["phone"] = [_("Give your phone number: you ticked a box about calls or text messages.")]
+    if "postal" in codes and not all(contact_fields.get(name) for name in ("address_line1", "postal_code", "city")):
+        errors["address_line1"] = [_(
+            "Give your postal address, postal code and city: you ticked a box about postal mail.")]
+    return errors
+
+
 @transaction.atomic
 def form_submit(
     *,
@@ -1086,6 +1103,9 @@ def form_submit(
     foreign = [item for item in items if item.form_id != form.pk]
     if foreign:
         raise ValidationError({"choices": [_("A box does not belong to this form.")]})
+    missing = _form_missing_addresses(items=items, contact_fields=contact_fields)
+    if missing:
+        raise ValidationError(missing)
     lookup = {name: contact_fields.get(name, "") for name in ("email", "phone", "external_ref")}
     others = {name: value for name, value in contact_fields.items() if name not in lookup and value not in ("", None)}
     contact, created = contact_get_or_create(**lookup, source=others.pop("source", f"form:{form.slug}"),
@@ -1119,35 +1139,53 @@ def form_submit(
 def consent_confirm(*, pending_event_id: int, evidence_ip: str | None = None,
                     evidence_user_agent: str = "") -> ConsentEvent | None:
     """Confirm a double opt-in: its own ``granted`` event, under the notice the person saw.
-    Returns None when there is nothing (any more) to confirm; confirming twice changes nothing."""
+    Returns None when there is nothing (any more) to confirm; confirming twice changes nothing.
+    Raises a ValidationError (code ``contact_anonymised``, ``purpose_retired`` or ``not_recordable``)
+    whose message tells the person why the consent can no longer be confirmed."""
     pending = ConsentEvent.objects.select_related("contact", "purpose", "channel", "notice").filter(
         pk=pending_event_id, action=Action.PENDING).first()
     if pending is None:
         return None
+    # Before the state: once the lapse job has run, a retired purpose explains more than "nothing to confirm".
+    if pending.purpose.status != Purpose.Status.ACTIVE:
+        raise ValidationError(_("We no longer send “%(purpose)s”, so this subscription can no longer be "
+                                "confirmed.") % {"purpose": pending.purpose.name}, code="purpose_retired")
     state = ConsentState.objects.filter(contact=pending.contact, purpose=pending.purpose,
                                         channel=pending.channel).first()
     if state is None or state.status != Action.PENDING or state.last_event_id != pending.pk:
-        return None
+        return None  # confirmed, withdrawn or expired (an expired one's contact may be erased since)
+    if pending.contact.anonymised_at:
+        raise ValidationError(_("Your details have been erased from our files, so this subscription can no longer "
+                                "be confirmed. Fill in the form again if you still wish to subscribe."),
+                              code="contact_anonymised")
     from .emails import send_consent_receipts
 
-    confirmed = consent_record(
-        contact=pending.contact, purpose=pending.purpose, channel=pending.channel, action=Action.GRANTED,
-        method=Method.DOUBLE_OPT_IN, collection_form=pending.collection_form,
-        notice_text=pending.notice.text if pending.notice_id else None,
-        language=pending.notice.language if pending.notice_id else None,
-        evidence_ip=evidence_ip, evidence_user_agent=evidence_user_agent,
-    ).event
+    try:
+        confirmed = consent_record(
+            contact=pending.contact, purpose=pending.purpose, channel=pending.channel, action=Action.GRANTED,
+            method=Method.DOUBLE_OPT_IN, collection_form=pending.collection_form,
+            notice_text=pending.notice.text if pending.notice_id else None,
+            language=pending.notice.language if pending.notice_id else None,
+            evidence_ip=evidence_ip, evidence_user_agent=evidence_user_agent,
+        ).event
+    except ValidationError as exc:  # e.g. the purpose no longer uses this channel
+        raise ValidationError(_("The terms of this subscription have changed since you asked for it, so it can no "
+                                "longer be confirmed. Fill in the form again if you still wish to subscribe."),
+                              code="not_recordable") from exc
     transaction.on_commit(lambda: send_consent_receipts(event_ids=[confirmed.pk]))
     return confirmed
 
 
 def consent_expire_pending(*, now: datetime | None = None) -> int:
-    """Expire double opt-ins left unconfirmed; erase contacts that exist only for them."""
+    """Expire double opt-ins left unconfirmed; erase contacts that exist only for them
+    (``created_only_for_double_opt_in``). Returns how many expired."""
     from django.conf import settings
 
     now = now or timezone.now()
     cutoff = now - timedelta(days=settings.DOUBLE_OPT_IN_DAYS)
-    stale = ConsentState.objects.filter(status=Action.PENDING, since__lt=cutoff).select_related(
+    # An erased contact's pending consent cannot be recorded against any more, nor reach anyone.
+    stale = ConsentState.objects.filter(status=Action.PENDING, since__lt=cutoff,
+                                        contact__anonymised_at__isnull=True).select_related(
         "contact", "purpose", "channel")
     touched: set[int] = set()
     count = 0
@@ -1156,24 +1194,65 @@ def consent_expire_pending(*, now: datetime | None = None) -> int:
                        action=Action.EXPIRED, method=Method.EXPIRY)
         touched.add(state.contact_id)
         count += 1
-    for contact in Contact.objects.filter(pk__in=touched, anonymised_at__isnull=True):
-        if not contact.events.exclude(action__in=[Action.PENDING, Action.EXPIRED]).exists():
+    for contact in Contact.objects.filter(pk__in=touched, anonymised_at__isnull=True).order_by("pk"):
+        if created_only_for_double_opt_in(contact=contact):
             contact_anonymise(contact=contact)
     return count
 
 
+# What a double opt-in submission writes for a contact it creates; anything else means other data.
+_DOUBLE_OPT_IN_TRACES = (Contact, ConsentEvent, ConsentState)
+
+
+def created_only_for_double_opt_in(*, contact: Contact) -> bool:
+    """Whether the contact was created by a double opt-in form submission and holds nothing else:
+    its source is that form, its first event the form's ``pending``, it has only pending or
+    expired events and no pending one still awaiting its confirmation, no external reference or
+    category, was never edited after its creation, and no other source of the data map has a
+    record of it. Erasure must never reach data the organisation held before the submission."""
+    from registry.datamap import datamap
+
+    if contact.anonymised_at or contact.restricted or contact.external_ref:
+        return False
+    events = contact.events.order_by("sequence")
+    first = events.first()
+    if first is None or first.action != Action.PENDING or contact.source != f"form:{first.collection_form}":
+        return False
+    if events.exclude(action__in=[Action.PENDING, Action.EXPIRED]).exists():
+        return False
+    if contact.consent_states.filter(status=Action.PENDING).exists():
+        return False  # another double opt-in still awaits its confirmation
+    if contact.data_subject_categories.exists() or contact.history.count() > 1:
+        return False
+    for source in datamap.sources():
+        if source.model in _DOUBLE_OPT_IN_TRACES or source.subject is None:
+            continue
+        if source.subject(contact).exists():
+            return False
+    return True
+
+
 @transaction.atomic
 def contact_anonymise(*, contact: Contact) -> Contact:
-    """Replace the contact's personal fields, in the row and its history, by the data map's strategies."""
-    from registry.datamap import anonymised_values, datamap
+    """Erase the contact's personal data from every source of the data map, history rows included,
+    by each field's declared strategy; the ledger keeps its events with their evidence cleared (the
+    one UPDATE its trigger allows, which the hash chain survives). Sources under a legal hold are
+    kept. The anonymisation is rights erasure's, so both clear the same fields the same way; files
+    (scanned evidence) are deleted after the commit by its file-deletion job."""
+    from registry import services as registry_services
+    from registry.datamap import datamap
+    from rights.fulfilment import erasure
 
-    source = datamap.source_for(Contact)
-    Contact.objects.filter(pk=contact.pk).update(anonymised_at=timezone.now(), **anonymised_values(source, contact))
-    for record in source.history_model.objects.filter(id=contact.pk):
-        source.history_model.objects.filter(pk=record.pk).update(**anonymised_values(source, record))
+    now = timezone.now()
+    files = erasure.FileList()
+    contact.data_subject_categories.clear()  # before the history rows are scrubbed
+    for source in datamap.sources():
+        if source.subject is not None:
+            records = source.model._default_manager.filter(pk__in=source.subject(contact).values("pk"))
+            erasure.anonymise_source(source, records, files=files, now=now)
+    if files:
+        registry_services.job_create(kind=erasure.DELETE_FILES_JOB_KIND, params={"files": files.items, "attempt": 1})
     contact.refresh_from_db()
-    contact.data_subject_categories.clear()
-    consent_states_refresh_reachable(contact_ids=[contact.pk])
     return contact
 
 
@@ -1227,9 +1306,10 @@ from registry.models import Job
 
 
 def consent_import_start(*, file_name: str, content: bytes, valid_rows_only: bool,
-                         requested_by: AbstractBaseUser | None) -> Job:
+                         requested_by: AbstractBaseUser | None, language: str | None = None) -> Job:
     """Keep the file in private storage (``imports/``) and create the ``consent_import`` job that
-    validates it and writes it (see consent.imports). The job runs once the transaction commits."""
+    validates it and writes it (see consent.imports). The job runs once the transaction commits;
+    its report is written in ``language`` (the uploader's; default: the site's)."""
     import posixpath
     import uuid
 
@@ -1247,5 +1327,6 @@ def consent_import_start(*, file_name: str, content: bytes, valid_rows_only: boo
                           ContentFile(content))
     return registry_services.job_create(
         kind=imports.JOB_KIND, requested_by=requested_by,
-        params={"file": stored, "file_name": name, "valid_rows_only": bool(valid_rows_only)},
+        params={"file": stored, "file_name": name, "valid_rows_only": bool(valid_rows_only),
+                **({"language": language} if language else {})},
     )

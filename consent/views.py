@@ -80,7 +80,11 @@ def confirm(request, token: str):
     if event_id is None:
         return render(request, "consent/confirm.html", {"state": "invalid"}, status=400)
     if request.method == "POST":
-        event = services.consent_confirm(pending_event_id=event_id, **_evidence(request))
+        try:
+            event = services.consent_confirm(pending_event_id=event_id, **_evidence(request))
+        except ValidationError as exc:  # the contact was erased or the purpose retired meanwhile
+            return render(request, "consent/confirm.html", {"state": "gone", "reason": " ".join(exc.messages),
+                                                             "code": exc.code or ""}, status=410)
         return render(request, "consent/confirm.html", {"state": "confirmed" if event else "nothing"})
     return render(request, "consent/confirm.html", {"state": "ask"})
 
@@ -105,8 +109,15 @@ def preferences(request, token: str):
     if contact is None:
         return render(request, "consent/preferences.html", {"invalid": True}, status=400)
     if request.method == "POST":
-        purpose = Purpose.objects.filter(pk=request.POST.get("purpose")).first()
-        channel = Channel.objects.filter(pk=request.POST.get("channel")).first()
+        try:
+            purpose_id, channel_id = int(request.POST.get("purpose", "")), int(request.POST.get("channel", ""))
+        except ValueError:
+            # Tampered or truncated input is the sender's error (400), never a 500 from the lookup.
+            messages.error(request, _("This choice is no longer available."))
+            return render(request, "consent/preferences.html", {
+                "contact": contact, "rows": selectors.preference_rows(contact=contact), "token": token}, status=400)
+        purpose = Purpose.objects.filter(pk=purpose_id).first()
+        channel = Channel.objects.filter(pk=channel_id).first()
         if purpose is None or channel is None:
             messages.error(request, _("This choice is no longer available."))
         else:

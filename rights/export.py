@@ -477,7 +477,7 @@ def _ledger(contacts: list[Contact], rows: list[dict[str, Any]] | None) -> list[
 # What belongs to each event in a receipt; the rest is the same for every event of a group.
 RECEIPT_EVENT_KEYS = ("receipt_id", "event_id", "timestamp", "recorded_at", "collection_method",
                       "collection_method_label", "collection_form")
-PURPOSE_EVENT_KEYS = ("action", "action_label", "expires_at", "proof")
+PURPOSE_EVENT_KEYS = ("action", "action_label", "expires_at", "termination", "proof")
 
 
 @dataclass
@@ -534,10 +534,14 @@ def _receipts(events: list[ConsentEvent], organisation: Organisation | None, lab
                 "collection_method_label": labels(Method, event.method, language),
                 "collection_form": event.collection_form,
             }
+            event.purpose = first.purpose  # the register rows the termination reads, loaded once
+            with translation_override(language):
+                termination = receipts._termination(event, validity, after.expires_at if after is not None else None)
             own_purpose = {
                 "action": event.action,
                 "action_label": labels(Action, event.action, language),
                 "expires_at": receipts._utc(after.expires_at) if after is not None else None,
+                "termination": termination,
                 "proof": receipts._proof(event),
             }
             by_event[event.pk] = ({**template, **own, "purposes": [{**entry, **own_purpose}]}, index)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime
 from types import SimpleNamespace
 from typing import Any
@@ -245,20 +246,31 @@ def _expire_exports(contacts: list[Contact], *, request: RightsRequest, files: F
 # --- The job ---------------------------------------------------------------------------------
 
 
-def _erase_source(source: Source, *, contacts: list[Contact], request: RightsRequest, files: FileList,
-                  now: datetime, sources: list[dict], kept: list[dict]) -> None:
-    """One source of the data map: kept under a legal hold, or anonymised with its history rows."""
-    queryset = subject_queryset(source, contacts, request)
+@dataclass(frozen=True)
+class SourceErasure:
+    """What ``anonymise_source`` did to one source: ``hold`` says why it was kept (empty: anonymised)."""
+
+    count: int
+    history_count: int = 0
+    hold: str = ""
+
+
+def anonymise_source(source: Source, queryset: models.QuerySet | None, *, files: FileList,
+                     now: datetime) -> SourceErasure | None:
+    """The subjects' records of one source of the data map (``queryset``): kept under a legal hold, or
+    anonymised by each field's declared strategy with their history rows and admin-log entries. None
+    when there is nothing to do (no record, or no personal field). Rights erasure and the erasure of a
+    contact created only for an unconfirmed double opt-in (``consent.services.contact_anonymise``)."""
     count = queryset.count() if queryset is not None else 0
     if not count:
-        return
+        return None
     hold = legal_hold_reason(source)
     if hold:
-        kept.append(vars(KeptRecords(source.label, count, hold)))
-        return
+        return SourceErasure(count, hold=hold)
     extra = {"anonymised_at": now} if source.model is Contact else {}
     if not source.fields and not extra:
-        return  # no personal field (e.g. current consents): only linked to a contact now anonymised
+        return None  # no personal field (e.g. current consents): only linked to a contact now anonymised
+    contact_ids = list(queryset.values_list("pk", flat=True)) if source.model is Contact else []
     # History rows and admin log first, the rows themselves last: a subject looked up by one of its
     # own personal fields still finds its rows while the others are scrubbed.
     history = _history_queryset(source, queryset)
@@ -267,13 +279,25 @@ def _erase_source(source: Source, *, contacts: list[Contact], request: RightsReq
         _anonymise(source.history_model, source, history, files=files, file_model=source.model, extra=extra)
     _scrub_admin_log(source.model, queryset)
     _anonymise(source.model, source, queryset, files=files, file_model=source.model, extra=extra)
-    if source.model is Contact:  # their current consents can no longer reach them (the audience index)
-        consent_services.consent_states_refresh_reachable(contact_ids=[contact.pk for contact in contacts])
-    sources.append(vars(SourceCount(source.label, count, ANONYMISED)))
-    if history_count:
-        sources.append(vars(SourceCount(source.history_model._meta.label, history_count, ANONYMISED)))
+    if contact_ids:  # their current consents can no longer reach them (the audience index)
+        consent_services.consent_states_refresh_reachable(contact_ids=contact_ids)
+    return SourceErasure(count, history_count)
+
+
+def _erase_source(source: Source, *, contacts: list[Contact], request: RightsRequest, files: FileList,
+                  now: datetime, sources: list[dict], kept: list[dict]) -> None:
+    """One source of the data map, reported: kept under a legal hold, or anonymised with its history rows."""
+    erased = anonymise_source(source, subject_queryset(source, contacts, request), files=files, now=now)
+    if erased is None:
+        return
+    if erased.hold:
+        kept.append(vars(KeptRecords(source.label, erased.count, erased.hold)))
+        return
+    sources.append(vars(SourceCount(source.label, erased.count, ANONYMISED)))
+    if erased.history_count:
+        sources.append(vars(SourceCount(source.history_model._meta.label, erased.history_count, ANONYMISED)))
     if source.model is ConsentEvent:
-        kept.append(vars(KeptRecords(source.label, count, ledger_kept_reason())))
+        kept.append(vars(KeptRecords(source.label, erased.count, ledger_kept_reason())))
 
 
 def _erase(*, request: RightsRequest, contacts: list[Contact], job: Job, report: ProgressReporter) -> dict:

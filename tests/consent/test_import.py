@@ -14,6 +14,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.urls import reverse
 from django.utils import timezone
+from django.utils import translation
+from django.utils.translation import get_language, override
 
 import consent.imports  # noqa: F401  (registers the consent_import job kind until apps.py does)
 from consent import services
@@ -301,6 +303,7 @@ def test_admin_upload_creates_the_job_and_redirects_to_it(client, dpo_user, news
     assert (job.kind, job.params["file_name"], job.params["valid_rows_only"], job.requested_by) == (
         "consent_import", "salon.csv", False, dpo_user)
     assert job.params["file"].startswith("imports/")
+    assert job.params["language"] == get_language()  # the page's (its URL's): the report is written in it
     assert ConsentEvent.objects.count() == 3
 
 
@@ -341,3 +344,61 @@ def test_management_command_fails_when_a_line_is_rejected(tmp_path, newsletter, 
 
     call_command("import_consents", str(path_), "--valid-rows-only", stdout=out)
     assert ConsentEvent.objects.count() == 3
+
+
+# --- the report in the job's language ---------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def english_unless_asked():
+    """The tests above name reasons by their English text: they run in English. The tests below
+    ask for French (the default of the product) themselves. LANGUAGE_CODE stays French: changing it
+    here would leave Django's cached language-prefixed URLs stale for the admin tests."""
+    with override("en"):
+        yield
+
+
+def test_validation_reasons_are_in_the_active_language(newsletter, postal_appeals):
+    content = csv_bytes("a@example.org;;;;newsletter;email;granted;;paper;x",
+                        "b@example.org;;;;nope;email;granted;31/02/2024 09:00;paper;x")
+    with override("fr"):
+        result = validate_rows(content)
+    assert result.rejected[2] == ("pas de date de recueil : un consentement qui ne peut pas être daté "
+                                  "ne prouve rien")
+    assert "finalité inconnue 'nope'" in result.rejected[3] and "date illisible '31/02/2024 09:00'" in result.rejected[3]
+    with override("fr"):
+        assert validate_rows(b"email;purpose\nx@example.org;newsletter\n").file_error.startswith("colonnes manquantes :")
+
+
+def test_the_report_is_in_french_by_default_with_stable_status_codes(run_import, settings):
+    translation.deactivate()  # as in a worker: nothing active, the site's default language (French)
+    job = run_import(csv_bytes(*good_lines(), "x@example.org;;;;newsletter;email;granted;;paper;x"))
+
+    with job.output.open("rb") as handle:
+        header = handle.read().decode().splitlines()[0]
+    assert header == "line,status,reason,label"  # the keys scripts and import_consents read
+    report = {int(r["line"]): r for r in report_rows(job)}
+    assert (report[5]["status"], report[5]["label"]) == ("rejected", "rejetée")
+    assert report[5]["reason"].startswith("pas de date de recueil")
+    assert {(report[line]["status"], report[line]["label"]) for line in (2, 3, 4)} == {("not written", "non écrite")}
+    assert report[2]["reason"] == "valide, mais le fichier a des lignes rejetées et rien n'a été importé"
+
+
+def test_the_job_language_wins_over_the_default(django_capture_on_commit_callbacks, newsletter, postal_appeals,
+                                                settings):
+    translation.deactivate()  # as in a worker: nothing active, the site's default language (French)
+    with django_capture_on_commit_callbacks(execute=True):
+        job = services.consent_import_start(file_name="crm.csv", content=csv_bytes(*good_lines()),
+                                            valid_rows_only=False, requested_by=None)
+        job.params["language"] = "en"
+        job.save(update_fields=["params"])
+    job.refresh_from_db()
+    assert [(r["status"], r["label"]) for r in report_rows(job)] == [("written", "written")] * 3
+
+
+def test_a_refused_file_fails_in_french(run_import, settings):
+    translation.deactivate()  # as in a worker: nothing active, the site's default language (French)
+    job = run_import(b"name;purpose\nx;newsletter\n")
+    assert "Rien n'a été importé : colonnes manquantes : channel, status, date, method, email ou phone" in job.error
+    (row,) = report_rows(job)
+    assert (row["status"], row["label"]) == ("rejected", "rejetée")

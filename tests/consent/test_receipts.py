@@ -412,3 +412,77 @@ def test_the_shipped_schema_names_its_draft_and_required_fields():
     assert {"receipt_id", "schema_version", "pii_principal", "controller", "jurisdiction", "timestamp",
             "recorded_at", "collection_method", "language", "notice", "purposes"} <= set(schema["required"])
     assert re.fullmatch(r"[0-9a-f-]{36}", str(receipts.RECEIPT_NAMESPACE))
+
+
+# --- termination (ISO/IEC TS 27560) ----------------------------------------------------------
+
+
+def test_termination_of_a_consent_with_a_validity_period_is_its_expiry(organisation, contact, newsletter,
+                                                                       channels):
+    event = record(contact, newsletter, channels["email"])
+    receipt = receipts.receipt_json(event=event)
+
+    assert errors(receipt_validator(), receipt) == []
+    termination = receipt["purposes"][0]["termination"]
+    expiry = event.effective_at + relativedelta(months=24)
+    assert termination["kind"] == "until_time" and termination["dpv"] == "dpv:UntilTimeDuration"
+    assert utc(termination["ends_at"]) == expiry == utc(receipt["purposes"][0]["expires_at"])
+    # In the transaction's language (French), with the local date of the expiry.
+    assert termination["text"] == f"Jusqu'au {timezone.localdate(expiry).isoformat()}, sauf retrait avant."
+
+
+def test_termination_without_a_validity_period_is_until_withdrawn(organisation, contact, channels):
+    open_ended = f.PurposeFactory(slug="club-news", legal_basis="consent", consent_validity_months=None,
+                                  channels=[channels["email"]])
+    receipt = receipts.receipt_json(event=record(contact, open_ended, channels["email"]))
+    assert errors(receipt_validator(), receipt) == []
+    assert receipt["purposes"][0]["termination"] == {"kind": "until_withdrawn", "dpv": "dpv:UntilEventDuration",
+                                                     "ends_at": None, "text": "Jusqu'au retrait du consentement."}
+
+    english = services.contact_create(email="en@example.org", language="en")
+    receipt = receipts.receipt_json(event=record(english, open_ended, channels["email"]))
+    assert receipt["purposes"][0]["termination"]["text"] == "Until withdrawn."
+
+
+def test_termination_of_a_withdrawal_and_of_an_objection(organisation, contact, newsletter, postal_appeals,
+                                                         channels, categories):
+    record(contact, newsletter, channels["email"])
+    withdrawal = record(contact, newsletter, channels["email"], action="withdrawn", method="unsubscribe")
+    receipt = receipts.receipt_json(event=withdrawal)
+    assert errors(receipt_validator(), receipt) == []
+    termination = receipt["purposes"][0]["termination"]
+    assert (termination["kind"], utc(termination["ends_at"])) == ("ended", withdrawal.effective_at)
+    assert termination["dpv"] == ""
+    assert termination["text"] == f"Consentement retiré le {timezone.localdate(withdrawal.effective_at).isoformat()}."
+
+    donor = services.contact_create(last_name="Martin", address_line1="1 rue Haute", postal_code="75001",
+                                    city="Paris", data_subject_categories=[categories["donor"]])
+    objection = receipts.receipt_json(event=record(donor, postal_appeals, channels["postal"], action="objected",
+                                                   method="paper"))
+    assert errors(receipt_validator(), objection) == []
+    assert objection["purposes"][0]["termination"]["kind"] == "not_applicable"
+    assert objection["purposes"][0]["termination"]["ends_at"] is None
+
+
+def test_the_schema_requires_termination_and_its_end_date(organisation, contact, newsletter, channels):
+    receipt = receipts.receipt_json(event=record(contact, newsletter, channels["email"]))
+    validator = receipt_validator()
+
+    without = json.loads(json.dumps(receipt))
+    del without["purposes"][0]["termination"]
+    assert any("'termination' is a required property" in e for e in errors(validator, without))
+    undated = json.loads(json.dumps(receipt))
+    undated["purposes"][0]["termination"]["ends_at"] = None
+    assert errors(validator, undated)
+    dated_open_end = json.loads(json.dumps(receipt))
+    dated_open_end["purposes"][0]["termination"]["kind"] = "until_withdrawn"
+    assert errors(validator, dated_open_end)  # until withdrawn has no end date
+
+
+def test_termination_of_a_pending_double_opt_in_counts_from_the_confirmation(organisation, contact, newsletter,
+                                                                            channels):
+    receipt = receipts.receipt_json(event=record(contact, newsletter, channels["email"], action="pending"))
+    assert errors(receipt_validator(), receipt) == []
+    assert receipt["purposes"][0]["termination"] == {
+        "kind": "temporal", "dpv": "dpv:TemporalDuration", "ends_at": None,
+        "text": "24 mois à compter de la confirmation, sauf retrait avant."}

@@ -78,4 +78,4 @@ class Command(BaseCommand):
             report = handle.read().decode("utf-8")
         for row in csv.DictReader(io.StringIO(report)):
             if row["status"] != "written":
-                self.stdout.write(f"  line {row['line']}: {row['status']} {row['reason']}".rstrip())
+                self.stdout.write(f"  line {row['line']}: {row.get('label') or row['status']} {row['reason']}".rstrip())
