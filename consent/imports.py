@@ -535,14 +535,14 @@ def _written_lines(job: Job) -> set[int]:
 
 
 def report_csv(lines: Iterable[tuple[int, str, str]]) -> bytes:
-    """(line, status code, reason) rows as the report; the label column is the status in the
-    active language (the reasons were written in it)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(REPORT_COLUMNS)
-    for line, status, reason in sorted(lines):
-        writer.writerow((line, status, reason, str(STATUS_LABELS[status])))
-    return buffer.getvalue().encode("utf-8")
+    """(line, status code, reason) rows as the report, written for Excel as the register's CSV is
+    (``excel_csv``); the label column is the status in the active language (the reasons were
+    written in it). A reason quotes the file's own values: made ``excel_safe``, a cell of the
+    uploaded file cannot become a formula in the report."""
+    from registry.exports.csv_export import excel_csv, excel_safe
+
+    return excel_csv([REPORT_COLUMNS, *((line, status, excel_safe(reason), str(STATUS_LABELS[status]))
+                                        for line, status, reason in sorted(lines))])
 
 
 def read_import_file(job: Job) -> bytes:

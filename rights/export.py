@@ -55,7 +55,6 @@ events, the cyclic garbage collector paused while millions of small objects are 
 """
 from __future__ import annotations
 
-import csv
 import gc
 import io
 import json
@@ -90,7 +89,7 @@ from consent.models import ConsentEvent, ConsentState, Contact
 from consent.selectors import consent_check
 from registry import selectors as registry_selectors
 from registry.datamap import Source, datamap
-from registry.exports.csv_export import excel_safe
+from registry.exports.csv_export import excel_csv, excel_safe
 from registry.models import (
     Channel,
     DataCategory,
@@ -1023,18 +1022,16 @@ def _csv_cell(value: Any) -> str:
 
 def section_csv(section: Section) -> bytes:
     """One row per record: pk, the declared fields, the context columns, the purposes. Written as the
-    register's CSV is (";" separator, UTF-8 with BOM for Excel, formula triggers neutralised)."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=";", quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
-    writer.writerow(["pk", "contact_id", *(f.name for f in section.fields), *(c.name for c in section.columns),
-                     "purposes"])
-    for record in section.records:
-        row = [record.pk, record.contact_id]
-        row += [record.fields[f.name]["value"] if f.name in record.fields else "" for f in section.fields]
-        row += [record.context.get(c.name) for c in section.columns]
-        row.append(" ".join(record.purposes))
-        writer.writerow([_csv_cell(value) for value in row])
-    return buffer.getvalue().encode("utf-8-sig")
+    register's CSV is (``excel_csv``: ";" separator, UTF-8 with BOM for Excel; formula triggers neutralised)."""
+    def row(record) -> list[str]:
+        values = [record.pk, record.contact_id]
+        values += [record.fields[f.name]["value"] if f.name in record.fields else "" for f in section.fields]
+        values += [record.context.get(c.name) for c in section.columns]
+        values.append(" ".join(record.purposes))
+        return [_csv_cell(value) for value in values]
+
+    header = ["pk", "contact_id", *(f.name for f in section.fields), *(c.name for c in section.columns), "purposes"]
+    return excel_csv([header, *(row(record) for record in section.records)])
 
 
 def _display(value: Any, choices: dict | None = None) -> str:

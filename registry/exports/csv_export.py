@@ -9,7 +9,9 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterable
 from datetime import date, datetime
+from typing import Any
 
 from django.utils import timezone
 
@@ -274,18 +276,19 @@ def excel_safe(value: str) -> str:
     return "'" + value if value.startswith(_FORMULA_TRIGGERS) else value
 
 
-def register_csv(*, organisation: Organisation | None, activities: list[ProcessingActivity]) -> bytes:
-    """The register as CSV bytes, one row per activity, headers ``CSV_COLUMNS``.
-
-    Written for Excel as French DPOs open it: ";" as separator, because French Excel takes the list
-    separator from the regional settings, where "," is the decimal mark, and splits a double-clicked
-    .csv on ";"; UTF-8 with a byte-order mark, without which Excel reads the file as Windows-1252 and
-    garbles every accent. Values holding ";", quotes or line breaks are quoted (RFC 4180), so any CSV
-    reader given ``delimiter=";"`` gets them back whole.
-    """
+def excel_csv(rows: Iterable[Iterable[Any]]) -> bytes:
+    """Rows (the header first) as CSV bytes for Excel as French DPOs open it: ";" as separator,
+    because French Excel takes the list separator from the regional settings, where "," is the
+    decimal mark, and splits a double-clicked .csv on ";"; UTF-8 with a byte-order mark, without
+    which Excel reads the file as Windows-1252 and garbles every accent. Values holding ";", quotes
+    or line breaks are quoted (RFC 4180), so any CSV reader given ``delimiter=";"`` (and the
+    ``utf-8-sig`` codec) gets them back whole. The caller makes its cells ``excel_safe``."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=";", quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
-    for activity in activities:
-        writer.writerow(_row(organisation, activity))
+    writer.writerows(rows)
     return buffer.getvalue().encode("utf-8-sig")
+
+
+def register_csv(*, organisation: Organisation | None, activities: list[ProcessingActivity]) -> bytes:
+    """The register as CSV bytes (``excel_csv``), one row per activity, headers ``CSV_COLUMNS``."""
+    return excel_csv([CSV_COLUMNS, *(_row(organisation, activity) for activity in activities)])

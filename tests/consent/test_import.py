@@ -55,7 +55,7 @@ def start(content: bytes, *, valid_rows_only: bool = False, user=None, file_name
 
 def report_rows(job: Job) -> list[dict[str, str]]:
     with job.output.open("rb") as handle:
-        return list(csv.DictReader(io.StringIO(handle.read().decode())))
+        return list(csv.DictReader(io.StringIO(handle.read().decode("utf-8-sig")), delimiter=";"))
 
 
 @pytest.fixture
@@ -375,8 +375,10 @@ def test_the_report_is_in_french_by_default_with_stable_status_codes(run_import,
     job = run_import(csv_bytes(*good_lines(), "x@example.org;;;;newsletter;email;granted;;paper;x"))
 
     with job.output.open("rb") as handle:
-        header = handle.read().decode().splitlines()[0]
-    assert header == "line,status,reason,label"  # the keys scripts and import_consents read
+        content = handle.read()
+    # For French Excel, as the register's CSV: a byte-order mark, ";" between the columns.
+    assert content.startswith("\ufeff".encode()) and content.decode("utf-8-sig").splitlines()[0] == \
+        "line;status;reason;label"  # the keys scripts and import_consents read
     report = {int(r["line"]): r for r in report_rows(job)}
     assert (report[5]["status"], report[5]["label"]) == ("rejected", "rejetée")
     assert report[5]["reason"].startswith("pas de date de recueil")

@@ -54,8 +54,8 @@ def test_import_job_runs_on_the_worker_and_the_ledger_verifies(purposes, import_
     checked, broken = ledger_verify()
     assert (checked, broken) == (9, None)
     with job.output.open("rb") as handle:
-        report = handle.read().decode()
-    assert report.splitlines()[0] == "line,status,reason,label" and report.count(",written,") == 8
+        report = handle.read().decode("utf-8-sig")
+    assert report.splitlines()[0] == "line;status;reason;label" and report.count(";written;") == 8
 
 
 def test_a_refused_file_writes_nothing_on_the_worker(purposes, import_worker):

@@ -75,7 +75,7 @@ class Command(BaseCommand):
         if not job.output:
             return
         with job.output.open("rb") as handle:
-            report = handle.read().decode("utf-8")
-        for row in csv.DictReader(io.StringIO(report)):
+            report = handle.read().decode("utf-8-sig")
+        for row in csv.DictReader(io.StringIO(report), delimiter=";"):
             if row["status"] != "written":
                 self.stdout.write(f"  line {row['line']}: {row.get('label') or row['status']} {row['reason']}".rstrip())
