@@ -39,6 +39,7 @@ from registry.queries import in_values
 
 from .models import Action, ConsentEvent, Method
 from .normalise import normalise_email, normalise_phone
+from .services import CLOCK_TOLERANCE, EARLIEST_EFFECTIVE_AT
 
 JOB_KIND = "consent_import"
 COLUMNS = ("email", "phone", "first_name", "last_name", "purpose", "channel", "status", "date", "method", "source")
@@ -51,7 +52,7 @@ NOT_IMPORTABLE_METHODS = {Method.EXPIRY, Method.REGISTER_CHANGE, Method.ERASURE,
 IMPORT_METHODS = tuple(m for m in Method.values if m not in NOT_IMPORTABLE_METHODS)
 DEFAULT_BATCH_SIZE = 500  # about 0.1 s of the append lock a batch at ~5,000 events/s
 NAIVE_TIMEZONE = ZoneInfo("Europe/Paris")
-CLOCK_TOLERANCE_SECONDS = 300
+CLOCK_TOLERANCE_SECONDS = CLOCK_TOLERANCE.total_seconds()
 MAX_LENGTHS = {"first_name": 150, "last_name": 150, "source": 255}
 
 STATUS_WRITTEN = "written"
@@ -238,6 +239,8 @@ def _row_errors(record: dict[str, str], lookups: _Lookups, now: datetime) -> tup
         else:
             if (effective_at - now).total_seconds() > CLOCK_TOLERANCE_SECONDS:
                 errors.append(_("the date is in the future"))
+            elif effective_at < EARLIEST_EFFECTIVE_AT:
+                errors.append(_("the date is before 1970: it cannot be the date of a consent"))
 
     # The rules of consent_rule_errors that do not depend on the contact's current state.
     if purpose is not None and channel is not None:

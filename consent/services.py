@@ -12,6 +12,7 @@ import logging
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
 from typing import Any, Callable, Iterable
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -52,6 +53,8 @@ SYSTEM_ACTIONS = {Action.EXPIRED: {Method.EXPIRY, Method.ERASURE}, Action.LAPSED
 SYSTEM_METHODS = {Method.EXPIRY, Method.REGISTER_CHANGE}
 # How far in the future an effective date may be (clocks of other systems drift).
 CLOCK_TOLERANCE = timedelta(minutes=5)
+# The earliest effective date: before it, a date is a typing or a default value, not a consent's.
+EARLIEST_EFFECTIVE_AT = datetime(1970, 1, 1, tzinfo=dt_timezone.utc)
 CONTACT_FIELDS = ("email", "phone", "first_name", "last_name", "address_line1", "address_line2", "postal_code",
                   "city", "country", "language", "external_ref", "source", "collected_at")
 
@@ -342,6 +345,8 @@ def consent_rule_errors(*, contact: Contact, purpose: Purpose, channel: Channel,
         add("purpose", _("This purpose is retired: consent can no longer be given to it."))
     if effective_at > timezone.now() + CLOCK_TOLERANCE:
         add("effective_at", _("The effective date is in the future."))
+    if effective_at < EARLIEST_EFFECTIVE_AT:
+        add("effective_at", _("The effective date is before 1970: it cannot be the date of a consent."))
     return errors
 
 

@@ -394,6 +394,8 @@ def test_bad_token_is_refused(mailing):
     ({"effective_at": "0001-01-01T00:00:00"}, "effective_at"),
     ({"effective_at": "9999-12-31T23:59:59-12:00"}, "effective_at"),
     ({"effective_at": "2999-01-01T00:00:00Z"}, "effective_at"),  # in the future
+    ({"effective_at": "0001-01-01T00:00:00Z"}, "effective_at"),  # no consent's date
+    ({"effective_at": "1969-12-31T23:59:59Z"}, "effective_at"),
     ({"evidence_ip": "999.1.2.3"}, "evidence_ip"),
     ({"language": "de"}, "language"),
     ({"collection_form": "f" * 81}, "collection_form"),

@@ -120,6 +120,18 @@ def test_validation_writes_nothing_and_names_each_reason(newsletter, postal_appe
     assert not Contact.objects.exists() and not ConsentEvent.objects.exists()
 
 
+def test_a_date_before_1970_is_rejected_as_the_api_refuses_it(newsletter):
+    result = validate_rows(csv_bytes("a@example.org;;;;newsletter;email;granted;31/12/1969 23:00;paper;x",
+                                     "b@example.org;;;;newsletter;email;granted;01/01/1970 12:00;paper;x"))
+    assert [row.line for row in result.valid] == [3]
+    assert "before 1970" in result.rejected[2]
+    errors = services.consent_rule_errors(contact=ContactFactory(), purpose=newsletter,
+                                          channel=newsletter.channels.get(code="email"), action="granted",
+                                          method="paper", effective_at=datetime(1969, 12, 31, 23, 0, tzinfo=PARIS),
+                                          current=None, channel_ids={newsletter.channels.get(code="email").pk})
+    assert "effective_at" in errors
+
+
 def test_comma_separated_file_with_bom_is_read(newsletter):
     content = "\ufeffemail,phone,first_name,last_name,purpose,channel,status,date,method,source\n" \
               "a@example.org,,,,newsletter,email,granted,2024-01-01,paper,x\n"

@@ -17,8 +17,10 @@ steps = st.lists(
     st.tuples(
         st.sampled_from(["newsletter", "postal-appeals"]),
         st.sampled_from(["email", "sms", "postal"]),
-        st.sampled_from(["pending", "granted", "refused", "withdrawn", "objected", "objection_lifted"]),
-        st.sampled_from(["web_form", "api", "double_opt_in", "paper"]),
+        st.sampled_from(["pending", "granted", "refused", "withdrawn", "objected", "objection_lifted", "expired",
+                         "lapsed"]),
+        # expiry and register_change: what the periodic jobs record (expired, lapsed)
+        st.sampled_from(["web_form", "api", "double_opt_in", "paper", "expiry", "register_change"]),
         st.integers(min_value=0, max_value=2000),  # minutes before now: late and out-of-order events
     ),
     min_size=1,
@@ -26,7 +28,7 @@ steps = st.lists(
 )
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(steps=steps)
 def test_state_equals_fold_of_events(newsletter, postal_appeals, channels, steps):
     purposes = {"newsletter": newsletter, "postal-appeals": postal_appeals}
