@@ -307,6 +307,8 @@ def test_pdf_receipt_is_in_french_by_default(organisation, contact, newsletter, 
     assert "Ana Lopez" in text and "ana.lopez@example.org" in text
     assert "CNIL" in text
     assert event.hash in squeezed(text) and event.notice.sha256 in squeezed(text)
+    termination = receipts.receipt_json(event=event)["purposes"][0]["termination"]["text"]
+    assert "Comment il prend fin" in text and squeezed(termination) in squeezed(text)
 
 
 def test_pdf_receipt_in_english(organisation, contact, newsletter, channels):
@@ -319,6 +321,7 @@ def test_pdf_receipt_in_english(organisation, contact, newsletter, channels):
     assert newsletter.text_fr in text  # the notice stays in the language it was shown in
     assert "preference centre" in text and "CNIL" in text
     assert event.hash in squeezed(text)
+    assert "How it ends" in text and "unless withdrawn earlier" in text  # the termination, in English
 
 
 # --- the contact's whole record ---------------------------------------------------------------
