@@ -12,7 +12,7 @@ from registry.demo import register_demo_extension
 from registry.models import Channel, DataSubjectCategory, Purpose
 
 from . import services
-from .models import Contact
+from .models import CollectionForm, CollectionFormItem, Contact
 
 FIRST_NAMES = ["Camille", "Louis", "Léa", "Hugo", "Chloé", "Lucas", "Manon", "Jules", "Inès", "Gabriel", "Sarah",
                "Arthur", "Emma", "Nathan", "Jade", "Paul", "Zoé", "Raphaël", "Alice", "Tom"]
@@ -25,6 +25,36 @@ SOURCES = ["Formulaire du site", "Stand — Journées du patrimoine", "Boutique 
 CATEGORY_MIX = [["member"], ["donor"], ["customer"], ["prospect"], ["member", "donor"], ["customer", "donor"],
                 ["professional_contact"]]
 METHODS = ["web_form", "staff_form", "paper", "event", "api"]
+
+
+# (slug, name, public, double opt-in, asks to confirm 15 or older, boxes as (purpose slug, channel code))
+DEMO_FORMS = [
+    ("lettre", "Inscription à la lettre d'information", True, True, True,
+     [("newsletter", "email"), ("sms-promotions", "sms")]),
+    ("accueil", "Accueil — recueil par le personnel", False, False, False,
+     [("newsletter", "email"), ("sms-promotions", "sms"), ("phone-prospecting", "phone"),
+      ("donor-postal-appeals", "postal")]),
+]
+
+
+@register_demo_extension
+def seed_forms(*, dpo) -> str:
+    """A public sign-up form (double opt-in, /forms/lettre/) and a staff desk form (/staff/forms/accueil/),
+    so that the demo can be tried at once. A form already there is left as it is."""
+    purposes = {p.slug: p for p in Purpose.objects.all()}
+    channels = {c.code: c for c in Channel.objects.all()}
+    created = []
+    for slug, name, public, double_opt_in, age_15, boxes in DEMO_FORMS:
+        form, new = CollectionForm.objects.get_or_create(slug=slug, defaults={
+            "name": name, "public": public, "double_opt_in": double_opt_in, "require_age_15": age_15})
+        if not new:
+            continue
+        for position, (purpose, channel) in enumerate(boxes):
+            if purpose in purposes and channel in channels:
+                CollectionFormItem.objects.create(form=form, purpose=purposes[purpose], channel=channels[channel],
+                                                  position=position)
+        created.append(f"/{'forms' if public else 'staff/forms'}/{slug}/")
+    return f"Collection forms: {len(DEMO_FORMS)} ({', '.join(created) or 'none'} created)."
 
 
 @register_demo_extension
@@ -56,7 +86,8 @@ def seed_contacts(*, dpo) -> str:
 
 
 def _history(rng, *, contact, purposes, channels, now, dpo) -> int:
-    """A plausible story per contact: grants, some withdrawals, opt-out objections."""
+    """A plausible story per contact: grants, some withdrawals, double opt-ins left to expire,
+    opt-out objections."""
     count = 0
     start = contact.collected_at
 
@@ -75,6 +106,9 @@ def _history(rng, *, contact, purposes, channels, now, dpo) -> int:
             record("newsletter", "email", "withdrawn", "preference_centre", rng.randint(10, 300))
     elif rng.random() < 0.5:
         record("newsletter", "email", "refused", method, 0)
+    elif rng.random() < 0.5:  # a double opt-in never confirmed: pending, then expired by the periodic job
+        record("newsletter", "email", "pending", "web_form", 0)
+        record("newsletter", "email", "expired", "expiry", settings.DOUBLE_OPT_IN_DAYS + 1)
     if rng.random() < 0.35:
         record("sms-promotions", "sms", "granted", method, 1)
         if rng.random() < 0.25:
