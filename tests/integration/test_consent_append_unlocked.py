@@ -14,6 +14,7 @@ from tests.integration.test_consent_ledger import (
     LOCK_WAIT_TIMEOUT,
     assert_one_unforked_chain,
     in_own_connection,
+    run_to_the_end,
 )
 
 pytestmark = pytest.mark.integration
@@ -49,12 +50,7 @@ def test_unlocked_and_locked_appends_race_without_forking(transactional_db, refe
 
     threads = [in_own_connection(single_writer, errors, c) for c in singles]
     threads.append(in_own_connection(batch_writer, errors))
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "an append never finished"
-    assert not errors, errors
+    run_to_the_end(threads, errors)
 
     stored = assert_one_unforked_chain(SINGLE_WRITERS * SINGLES + BATCHES * BATCH_SIZE)
     for state in ConsentState.objects.filter(purpose=purpose):

@@ -69,6 +69,22 @@ def _check_ledger() -> None:
         assert state.reachable == contact_reachable_on(contact=state.contact, channel_code=state.channel.code)
 
 
+def _write_and_roll_back(job, rows, *, file_name: str, batch_size: int) -> dict:
+    """``write_rows`` inside a transaction rolled back at the end: the snapshot of what it wrote,
+    after checking the ledger; the job's counts reset for the next write."""
+    try:
+        with transaction.atomic():
+            imports.write_rows(job=job, rows=rows, file_name=file_name, report=lambda percent: None,
+                               batch_size=batch_size, write_rejected={})
+            _check_ledger()
+            snapshot = _snapshot()
+            raise _Rollback
+    except _Rollback:
+        pass
+    job.counts = {}
+    return snapshot
+
+
 def test_copy_and_orm_paths_write_the_same_rows(reference_data, roles, dpo_user, monkeypatch):
     assert connection.vendor == "postgresql"
     newsletter = PurposeFactory(slug="int-newsletter", legal_basis="consent", consent_validity_months=24,
@@ -86,16 +102,7 @@ def test_copy_and_orm_paths_write_the_same_rows(reference_data, roles, dpo_user,
         original = services._copy_rows
         monkeypatch.setattr(services, "COPY_MIN_ROWS", copy_min_rows)
         monkeypatch.setattr(services, "_copy_rows", lambda *a, **k: calls.append(a[0]) or original(*a, **k))
-        try:
-            with transaction.atomic():
-                imports.write_rows(job=job, rows=rows, file_name="copy.csv", report=lambda percent: None,
-                                   batch_size=500, write_rejected={})
-                _check_ledger()
-                snapshot = _snapshot()
-                raise _Rollback
-        except _Rollback:
-            pass
-        job.counts = {}
+        snapshot = _write_and_roll_back(job, rows, file_name="copy.csv", batch_size=500)
         return snapshot, {model._meta.model_name for model in calls}
 
     by_copy, copied = write(1)

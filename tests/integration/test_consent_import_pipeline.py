@@ -17,8 +17,7 @@ from tests.integration.test_consent_import_copy import (
     NOW,
     _check_ledger,
     _content,
-    _Rollback,
-    _snapshot,
+    _write_and_roll_back,
 )
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db]
@@ -71,18 +70,7 @@ def _write(setup, monkeypatch, *, pipelined: bool, between=None) -> tuple[dict, 
             return result
 
         monkeypatch.setattr(imports, "_batch_ahead", ahead_then_write)
-    job = setup["job"]
-    try:
-        with transaction.atomic():
-            imports.write_rows(job=job, rows=setup["rows"], file_name="pipe.csv", report=lambda percent: None,
-                               batch_size=7, write_rejected={})
-            _check_ledger()
-            snapshot = _snapshot()
-            raise _Rollback
-    except _Rollback:
-        pass
-    job.counts = {}
-    return snapshot, used
+    return _write_and_roll_back(setup["job"], setup["rows"], file_name="pipe.csv", batch_size=7), used
 
 
 def test_pipelined_and_one_batch_at_a_time_write_the_same_rows(setup, monkeypatch):

@@ -130,6 +130,16 @@ def in_own_connection(target, errors: list, *args) -> threading.Thread:
     return threading.Thread(target=run, daemon=True)
 
 
+def run_to_the_end(threads: list[threading.Thread], errors: list) -> None:
+    """Start the threads, wait for each (2 minutes at most) and fail on a thread still running or an error."""
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not any(thread.is_alive() for thread in threads), "an append never finished"
+    assert not errors, errors
+
+
 def assert_one_unforked_chain(expected: int) -> list[ConsentEvent]:
     stored = list(ConsentEvent.objects.order_by("sequence"))
     assert [e.sequence for e in stored] == list(range(1, expected + 1))
@@ -154,13 +164,7 @@ def test_concurrent_appends_never_fork_the_chain(transactional_db, reference_dat
             action, method = ("granted", "web_form") if n % 2 == 0 else ("withdrawn", "unsubscribe")
             record_consent(contact, purpose, email.code, action, method=method)
 
-    threads = [in_own_connection(append_many, errors, contact) for contact in contacts]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=120)
-    assert not any(thread.is_alive() for thread in threads), "an append never finished"
-    assert not errors, errors
+    run_to_the_end([in_own_connection(append_many, errors, contact) for contact in contacts], errors)
 
     stored = assert_one_unforked_chain(THREADS * APPENDS_PER_THREAD)
     for contact in contacts:
