@@ -172,6 +172,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "registry.tasks.sweep_stranded_jobs",
         "schedule": 300.0,
     },
+    "compact-audience-counts": {
+        "task": "consent.tasks.compact_audience_counts",
+        "schedule": 60.0,
+    },
     "expire-consents": {
         "task": "consent.tasks.expire_due_consents",
         "schedule": 3600.0,

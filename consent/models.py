@@ -164,6 +164,12 @@ class ConsentEvent(models.Model):
         return f"#{self.sequence} {self.action} {self.purpose_id}/{self.channel_id}"
 
 
+# The current-consent rows an audience of a consent-based purpose counts, before the expiry and
+# version tests (selectors._current_grants): granted, to a reachable contact. Migration 0009's
+# triggers test the same in SQL; tests/integration/test_audience_count.py holds them equal.
+AUDIENCE_CONDITION = Q(status="granted", reachable=True)
+
+
 class ConsentState(models.Model):
     """Current consent of a contact for a purpose on a channel: the fold of its events, written
     only by consent.services in the transaction that appends the event."""
@@ -196,8 +202,32 @@ class ConsentState(models.Model):
             # expiry and version tests so that a count never reads the table (PostgreSQL; SQLite
             # ignores INCLUDE).
             models.Index(fields=["purpose", "channel", "contact"], include=["expires_at", "purpose_version"],
-                         condition=Q(status="granted", reachable=True), name="consent_state_granted_idx"),
+                         condition=AUDIENCE_CONDITION, name="consent_state_granted_idx"),
+            # The same rows by expiry date: the grants past their date that the expiry job has not
+            # turned into events yet, which an audience count takes off AudienceCountDelta's sum.
+            models.Index(fields=["purpose", "channel", "expires_at"], include=["purpose_version"],
+                         condition=AUDIENCE_CONDITION, name="consent_state_grant_expiry_idx"),
         ]
+
+
+class AudienceCountDelta(models.Model):
+    """PostgreSQL: how many current-consent rows of a purpose x channel x purpose version are in
+    AUDIENCE_CONDITION, as a sum of deltas, so that an audience count reads a few rows instead of
+    counting half a million index entries. Written only by the statement triggers of migration
+    0009, whatever statement changes ConsentState (ORM, COPY, raw SQL), in its transaction; rows are
+    inserted, never updated, so concurrent writers never wait on each other.
+    services.audience_count_deltas_compact sums them periodically. Holds no personal data."""
+
+    purpose = models.ForeignKey(Purpose, on_delete=models.CASCADE, related_name="+", db_index=False,
+                                db_constraint=False)
+    channel = models.ForeignKey(Channel, on_delete=models.CASCADE, related_name="+", db_index=False,
+                                db_constraint=False)
+    purpose_version = models.PositiveIntegerField()
+    delta = models.BigIntegerField()
+
+    class Meta:
+        indexes = [models.Index(fields=["purpose", "channel", "purpose_version"], include=["delta"],
+                                name="audience_count_delta_idx")]
 
 
 class SuppressionEntry(models.Model):

@@ -3,7 +3,7 @@ from django.apps import apps
 
 from registry.datamap import Blank, FixedToken, KeyedHash, PersonalField, TruncateDate, datamap
 
-from .models import ConsentEvent, ConsentState, Contact, Notice, RetirementNotice, SuppressionEntry
+from .models import AudienceCountDelta, ConsentEvent, ConsentState, Contact, Notice, RetirementNotice, SuppressionEntry
 
 
 datamap.declare(
@@ -62,3 +62,4 @@ datamap.declare(
 )
 datamap.exempt(Notice, reason="The texts shown at collection: the same for everyone, no personal data.")
 datamap.exempt(SuppressionEntry, reason="Keyed HMACs only, never the clear address or number.")
+datamap.exempt(AudienceCountDelta, reason="Counts of current consents per purpose and channel: no one in them.")

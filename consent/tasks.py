@@ -21,3 +21,8 @@ def expire_pending_double_opt_ins() -> None:
 @shared_task(acks_late=True, ignore_result=True)
 def send_retirement_notices() -> None:
     services.retirement_notices_send()
+
+
+@shared_task(ignore_result=True)
+def compact_audience_counts() -> None:
+    services.audience_count_deltas_compact()
