@@ -1,8 +1,10 @@
 """Benchmark: the audience of a purpose x channel, counted and exported, against plain SQL on the same data.
 
-- count: ``consent.selectors.audience_count(...)`` against a bare index-only ``SELECT count(*)`` on the
-  current-consent table's partial index of granted, reachable rows (consent-based purposes: no test of
-  expiry nor version) or the hand-written SQL of the same rule (opt-out purposes);
+- count: ``consent.selectors.audience_count(...)`` (consent-based purposes on PostgreSQL: the sum of the
+  deltas kept by migration consent 0009's triggers, less the grants past their date) against a bare
+  index-only ``SELECT count(*)`` on the current-consent table's partial index of granted, reachable rows
+  (no test of expiry nor version), or the hand-written SQL of the same rule (opt-out purposes); each
+  count is checked against the contacts' side of the rule (``audience_queryset(...).count()``);
 - export: ``GET /api/v1/consent/audience/?format=csv`` (and ndjson) through the whole Django/DRF stack
   (``django.test.Client``, token of the ``integration`` user, ``streaming_content`` read to the end),
   where PostgreSQL builds the rows and streams them with COPY, against a bare
@@ -124,12 +126,11 @@ def run_counts(pairs, args) -> None:
             if (purpose.slug, channel.code) == EXPORT_PAIR:
                 headline = (app_seconds, sql_seconds)
                 if args.explain:
-                    from consent.selectors import _current_grants
-                    from django.utils import timezone
+                    from django.test.utils import CaptureQueriesContext
 
-                    sql, params = _current_grants(purpose=purpose, channel=channel, now=timezone.now()).values(
-                        "pk").query.sql_with_params()
-                    cursor.execute("EXPLAIN (ANALYZE, BUFFERS) SELECT count(*) FROM (" + sql + ") q", params)
+                    with CaptureQueriesContext(connection) as queries:
+                        audience_count(purpose=purpose, channel=channel)
+                    cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + queries.captured_queries[-1]["sql"])
                     print("EXPLAIN ANALYZE of the app's count, " + row[0])
                     print("\n".join(line for (line,) in cursor.fetchall()))
 
