@@ -6,7 +6,9 @@ slug, a channel code, an action allowed for that purpose (granted or withdrawn f
 purposes, objected for opt-out ones), method ``api``, an ``Idempotency-Key`` header, the token of the
 ``integration`` user; the view appends to the hash-chained ledger and updates the current consent.
 The baseline is ``/bench/bare-post/`` (bench/_common/views.py): a plain Django ``Form`` with the same
-fields, validated, then one INSERT. Both go through the whole middleware stack, twice: in-process
+fields, validated, then one INSERT. A third series, ``/bench/drf-bare-post/``, does the same work through
+DRF with the app's token authentication and permission, JSON in and out: the floor any DRF POST starts
+from, so that the table shows what the framework costs and what the ledger adds. Both go through the whole middleware stack, twice: in-process
 (``django.test.Client``: what the framework and the app cost, nothing else), then over real HTTP to
 gunicorn (one process, one thread, keep-alive: what a client sees), each pair interleaved in blocks so
 the two series share the machine's noise. Target: the API records at least 0.5 x the bare POSTs per
@@ -28,6 +30,7 @@ import _common
 
 TARGET_RATIO = 0.5
 BASELINE = "bare Django form POST, one INSERT (baseline)"
+DRF_FLOOR = "DRF POST, same fields, one INSERT (the framework's floor)"
 API = "API POST consent/events/"
 
 
@@ -81,12 +84,17 @@ def run(bench, args) -> None:
                              content_type="application/x-www-form-urlencoded")
         assert response.status_code == 201, (response.status_code, response.content[:300])
 
+    def drf_post(body):
+        response = api.post("/bench/drf-bare-post/", data=json.dumps(body), content_type="application/json")
+        assert response.status_code == 201, (response.status_code, response.content[:300])
+
     first_sequence = (ConsentEvent.objects.order_by("-sequence").values_list("sequence", flat=True).first() or 0) + 1
     for email in emails[:warmup]:
         api_post(case(email))
         bare_post(case(email))
+        drf_post(case(email))
     bodies = [case(email) for email in emails[warmup:warmup + args.requests]]
-    series = {"in-process": interleaved([(BASELINE, bare_post), (API, api_post)], bodies)}
+    series = {"in-process": interleaved([(BASELINE, bare_post), (DRF_FLOOR, drf_post), (API, api_post)], bodies)}
     if not args.no_http:
         series["HTTP (gunicorn)"] = _over_http(bodies, run_id, case, emails[:warmup])
 
@@ -110,7 +118,7 @@ def run(bench, args) -> None:
                    .values_list("last_event_id", flat=True))
     assert last_ids, "no current-consent row points at the new events"
 
-    rows, ratios = [], {}
+    rows, ratios, floors = [], {}, {}
     for way, samples in series.items():
         base_rate = len(samples[BASELINE]) / sum(samples[BASELINE])
         for name, values in samples.items():
@@ -119,13 +127,14 @@ def run(bench, args) -> None:
             rows.append([f"{name}, {way}", f"{rate:,.0f}", f"{s['p50']:.2f}", f"{s['p95']:.2f}",
                          f"{rate / base_rate:.2f}"])
         ratios[way] = (len(samples[API]) / sum(samples[API])) / base_rate
+        floors[way] = (len(samples[DRF_FLOOR]) / sum(samples[DRF_FLOOR])) / base_rate
     dataset = bench.dataset
     print()
     print(f"consent event POST, {dataset.contacts:,} contacts, {dataset.events:,} events; {_common.machine()}; "
           f"{args.requests} POSTs per series, each pair interleaved by 50")
     print(_common.table(rows, ["series", "per s", "p50 ms", "p95 ms", "x baseline"]))
-    verdicts = "; ".join(f"{way} {ratio:.2f} x ({'met' if ratio >= TARGET_RATIO else 'MISSED'})"
-                         for way, ratio in ratios.items())
+    verdicts = "; ".join(f"{way} {ratio:.2f} x ({'met' if ratio >= TARGET_RATIO else 'MISSED'}; "
+                         f"the DRF floor {floors[way]:.2f} x)" for way, ratio in ratios.items())
     print(f"API records, per second, of the bare form POSTs (target >= {TARGET_RATIO}): {verdicts}; "
           f"{len(new_events)} new events chain correctly; {statements} SQL statements per API POST (token cache warm)")
     print("reproduce: " + _common.reproduce("consent_event_post.py", bench,
@@ -148,10 +157,16 @@ def _over_http(bodies, run_id: str, case, warmup_emails) -> dict:
                                              {"Content-Type": "application/x-www-form-urlencoded"})
             assert status == 201, (status, content[:300])
 
+        def drf_post(body):
+            status, content = server.request("POST", "/bench/drf-bare-post/", json.dumps(body).encode(), {
+                "Authorization": f"Token {token}", "Accept": "application/json", "Content-Type": "application/json"})
+            assert status == 201, (status, content[:300])
+
         for email in warmup_emails:
             api_post(case(email))
             bare_post(case(email))
-        return interleaved([(BASELINE, bare_post), (API, api_post)], bodies)
+            drf_post(case(email))
+        return interleaved([(BASELINE, bare_post), (DRF_FLOOR, drf_post), (API, api_post)], bodies)
 
 
 def timed(function, bodies) -> list[float]:

@@ -9,5 +9,6 @@ urlpatterns = [
     path("bench/ping/", views.ping),
     path("bench/bare-post/", views.bare_post),
     path("bench/drf-ping/", views.drf_ping),
+    path("bench/drf-bare-post/", views.drf_bare_post),
     *app_urlpatterns,
 ]
