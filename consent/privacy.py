@@ -6,6 +6,13 @@ from registry.datamap import Blank, FixedToken, KeyedHash, PersonalField, Trunca
 from .models import AudienceCountDelta, ConsentEvent, ConsentState, Contact, Notice, RetirementNotice, SuppressionEntry
 
 
+def _contacts_anonymised(contact_ids: list[int]) -> None:
+    """Their current consents can no longer reach them: the audience's index follows (reachable)."""
+    from .services import consent_states_refresh_reachable
+
+    consent_states_refresh_reachable(contact_ids=contact_ids)
+
+
 datamap.declare(
     Contact,
     fields={
@@ -23,6 +30,8 @@ datamap.declare(
     purposes=[],
     subject=lambda contact: Contact.objects.filter(pk=contact.pk),
     description="The data subjects: identity and contact details, where they came from.",
+    anonymised_marker="anonymised_at",
+    after_anonymise=_contacts_anonymised,
 )
 datamap.declare(
     ConsentEvent,

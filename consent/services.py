@@ -1262,11 +1262,11 @@ def contact_anonymise(*, contact: Contact) -> Contact:
     """Erase the contact's personal data from every source of the data map, history rows included,
     by each field's declared strategy; the ledger keeps its events with their evidence cleared (the
     one UPDATE its trigger allows, which the hash chain survives). Sources under a legal hold are
-    kept. The anonymisation is rights erasure's, so both clear the same fields the same way; files
-    (scanned evidence) are deleted after the commit by its file-deletion job."""
+    kept. The anonymisation is rights erasure's (``registry.erasure``), so both clear the same fields
+    the same way; files (scanned evidence) are deleted after the commit by its file-deletion job."""
+    from registry import erasure
     from registry import services as registry_services
     from registry.datamap import datamap
-    from rights.fulfilment import erasure
 
     now = timezone.now()
     files = erasure.FileList()

@@ -14,6 +14,7 @@ class RegistryConfig(AppConfig):
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the data-map system check)
         from .api import authentication  # noqa: F401  (connects the API auth cache's invalidation)
+        from . import erasure  # noqa: F401  (registers the rights_delete_files job kind)
         from .datamap import autodiscover
         from .exports import pdf  # noqa: F401  (registers the register_pdf job kind)
 

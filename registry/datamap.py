@@ -108,6 +108,11 @@ class Source:
     subject: SubjectLookup | None
     description: str = ""
     history_model: type[models.Model] | None = None
+    # The field that dates the anonymisation of a record (set by registry.erasure), if any.
+    anonymised_marker: str = ""
+    # Called with the ids of the records just anonymised, in the same transaction: what the owning
+    # app derives from them (e.g. whether a contact can still be reached) follows.
+    after_anonymise: Callable[[list[Any]], None] | None = None
 
     @property
     def label(self) -> str:
@@ -137,16 +142,21 @@ class DataMap:
         purposes: list[str],
         subject: SubjectLookup | None,
         description: str = "",
+        anonymised_marker: str = "",
+        after_anonymise: Callable[[list[Any]], None] | None = None,
     ) -> Source:
-        """Declare ``model`` as a source of personal data. Its simple-history table is covered too."""
+        """Declare ``model`` as a source of personal data. Its simple-history table is covered too.
+        ``anonymised_marker`` and ``after_anonymise``: see Source."""
         if model in self._registry or model in self._exemptions:
             raise AlreadyDeclared(f"{model._meta.label} is already in the data map")
-        unknown = [name for name in fields if name not in {f.name for f in model._meta.get_fields()}]
+        named = [*fields, *([anonymised_marker] if anonymised_marker else [])]
+        unknown = [name for name in named if name not in {f.name for f in model._meta.get_fields()}]
         if unknown:
             raise ValueError(f"{model._meta.label} has no field(s) {', '.join(unknown)}")
         history = getattr(model, "history", None)
         history_model = getattr(history, "model", None) if history is not None else None
-        source = Source(model, fields, list(purposes), subject, description, history_model)
+        source = Source(model, fields, list(purposes), subject, description, history_model, anonymised_marker,
+                        after_anonymise)
         self._registry[model] = source
         return source
 

@@ -30,7 +30,7 @@ the purposes are derived from what the person's data is used for:
    (an activity that lists no category at all is taken to use every category: an incomplete
    register must not hide a purpose from the person).
 
-**Portability (Art. 20).** ``rights.legal_basis_rules.kind_applies(kind="portability", ...)`` — the
+**Portability (Art. 20).** ``registry.legal_basis_rules.kind_applies(kind="portability", ...)`` — the
 W3C DPV table — gives the right for consent and contract only. The portability export keeps a field
 when one of its purposes rests on such a basis, and a record when it keeps one of its fields (a
 record without declared fields: when one of its purposes does); sections left empty are dropped.
@@ -90,6 +90,7 @@ from consent.selectors import consent_check
 from registry import selectors as registry_selectors
 from registry.datamap import Source, datamap
 from registry.exports.csv_export import excel_csv, excel_safe
+from registry.legal_basis_rules import kind_applies
 from registry.models import (
     Channel,
     DataCategory,
@@ -98,7 +99,6 @@ from registry.models import (
     Purpose,
 )
 
-from .legal_basis_rules import kind_applies
 from .models import Kind, RightsRequest
 from .selectors import request_contacts
 

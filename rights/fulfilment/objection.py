@@ -18,9 +18,9 @@ from django.utils.translation import gettext as _
 
 from consent import services as consent_services
 from consent.models import Action, ConsentEvent, ConsentState, Contact, Method
+from registry import legal_basis_rules
 from registry.models import Purpose
 
-from .. import legal_basis_rules
 from ..models import RequestEvent, RightsRequest
 from ..selectors import request_contacts
 from . import Fulfilment, Job, ProgressReporter, SourceCount, fulfils

@@ -78,7 +78,7 @@ def test_a_contact_created_only_for_it_is_erased_with_the_events_evidence(client
 
 
 def test_a_scanned_paper_form_is_deleted_with_the_rest(client, staff_user, signup, tmp_path):
-    from rights.fulfilment import erasure
+    from registry import erasure
 
     _form, box = signup
     client.force_login(staff_user)

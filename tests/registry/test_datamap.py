@@ -91,3 +91,17 @@ def test_admin_datamap_needs_register_read_permission(client, integration_user):
     integration_user.save()
     client.force_login(integration_user)
     assert client.get(reverse("admin:datamap")).status_code == 403
+
+
+def test_an_anonymisation_marker_must_be_a_field_of_the_model():
+    from registry.models import Recipient
+
+    with pytest.raises(ValueError, match="no field"):
+        DataMap().declare(Recipient, fields={}, purposes=[], subject=None, anonymised_marker="erased_on")
+
+
+def test_contacts_are_marked_when_anonymised_and_their_consents_follow():
+    from consent.models import Contact
+
+    source = datamap.source_for(Contact)
+    assert source.anonymised_marker == "anonymised_at" and callable(source.after_anonymise)

@@ -33,6 +33,7 @@ from consent.models import (
 )
 from consent.normalise import keyed_digest, suppression_digest
 from consent.selectors import consent_check, ledger_verify
+from registry import erasure as registry_erasure
 from registry import services as registry_services
 from registry.datamap import datamap
 from registry.models import Channel, DataSubjectCategory, Job
@@ -224,7 +225,7 @@ def test_erasure_leaves_no_trace_of_the_person_yet_the_ledger_verifies(
         assert event.evidence_digest == digests_before.get(event.pk, event.evidence_digest)
     # Files went after the commit, by their own job, which then forgot their names.
     assert not evidence_file.exists() and not export_file.exists()
-    delete_job = Job.objects.get(kind=erasure.DELETE_FILES_JOB_KIND)
+    delete_job = Job.objects.get(kind=registry_erasure.DELETE_FILES_JOB_KIND)
     assert delete_job.status == Job.Status.DONE and delete_job.params["files"] == []
     assert delete_job.counts["deleted"] >= 2
 
@@ -461,7 +462,7 @@ def test_files_are_deleted_after_the_commit_by_a_job_that_keeps_their_list(
         erasure.erase(request=request, job=job, report=lambda percent: None)
     # Committed (here: the callbacks not run yet), the file is still there and its job holds its name.
     assert (_isolated_files / document).exists()
-    pending = Job.objects.get(kind=erasure.DELETE_FILES_JOB_KIND)
+    pending = Job.objects.get(kind=registry_erasure.DELETE_FILES_JOB_KIND)
     assert pending.status == Job.Status.PENDING and ["consent.ConsentEvent", "evidence_document", document] in \
         pending.params["files"]
     with django_capture_on_commit_callbacks(execute=True):
@@ -483,7 +484,7 @@ def test_a_file_that_cannot_be_deleted_is_retried_by_a_later_job(monkeypatch, se
 
     monkeypatch.setattr(storage, "delete", refuse)
     files = [["consent.ConsentEvent", "evidence_document", "consent/evidence/x.pdf"]]
-    job = JobModel.objects.create(kind=erasure.DELETE_FILES_JOB_KIND, params={"files": files, "attempt": 1})
+    job = JobModel.objects.create(kind=registry_erasure.DELETE_FILES_JOB_KIND, params={"files": files, "attempt": 1})
     done = registry_services.job_run(job_id=job.pk)
     assert done.status == Job.Status.DONE and done.params["files"] == [] and done.counts["failed"] == 1
     retry = JobModel.objects.get(pk=done.counts["retry_job"])

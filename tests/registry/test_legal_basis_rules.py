@@ -7,7 +7,7 @@ import pytest
 from django.conf import settings
 
 from registry.models import LEGAL_BASIS_DPV, LegalBasis
-from rights.legal_basis_rules import (
+from registry.legal_basis_rules import (
     DATA_FILE,
     KIND_ARTICLE,
     LEGAL_BASIS_ARTICLE,
@@ -31,7 +31,7 @@ def test_copy_equals_the_shared_standard_byte_for_byte():
 
 
 def test_data_file_lives_in_the_app():
-    assert DATA_FILE == Path(settings.BASE_DIR) / "rights" / "data" / "dpv-2.3-legal_basis_rights_mapping.csv"
+    assert DATA_FILE == Path(settings.BASE_DIR) / "registry" / "data" / "dpv-2.3-legal_basis_rights_mapping.csv"
     assert DATA_FILE.is_file()
 
 
