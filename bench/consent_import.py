@@ -30,7 +30,7 @@ COLUMNS = ("email", "phone", "first_name", "last_name", "purpose", "channel", "s
 
 def build_csv(events: int, run_id: str, phone_offset: int, seed: int = 5) -> bytes:
     """Two lines per new contact; emails and phones unseen in the database (a known phone would make
-    contact_get_or_create attach the line to that contact instead of creating one)."""
+    the new contact a duplicate candidate of another)."""
     import consent_data
 
     from consent import demo

@@ -355,8 +355,8 @@ class _BatchRefused(Exception):
 
 
 class _Batch:
-    """The lines of one batch written together: their contacts read in two queries (by email,
-    then by phone, as contact_get_or_create looks them up), the missing ones created together with
+    """The lines of one batch written together: their contacts read in two queries (by email, and by
+    phone for the lines without one, as contact_get_or_create looks them up), the missing ones created together with
     their history rows (``contacts_bulk_create``), then every event appended by
     ``consent_record_many`` (one hold of the ledger's lock; on PostgreSQL a batch's events and
     current consent go by COPY)."""
@@ -365,7 +365,7 @@ class _Batch:
         from .models import Contact
 
         emails = {row.email for row in rows if row.email}
-        phones = {row.phone for row in rows if row.phone}
+        phones = {row.phone for row in rows if row.phone and not row.email}  # the lines found by phone
         # email <> '' lets PostgreSQL use the partial unique index, whatever the batch size.
         self.by_email: dict[str, Contact] = (
             {contact.email: contact for contact in Contact.objects.filter(in_values("email", emails)).exclude(email="")}
@@ -381,8 +381,8 @@ class _Batch:
     def add(self, *, job: Job, row: ImportRow, file_name: str) -> None:
         from . import services
 
-        contact = (self.by_email.get(row.email) if row.email else None) or (
-            self.by_phone.get(row.phone) if row.phone else None)
+        # As contact_get_or_create: by phone only for a line without an email (a phone is shared).
+        contact = self.by_email.get(row.email) if row.email else self.by_phone.get(row.phone)
         if contact is None:
             contact = services.contact_build(email=row.email, phone=row.phone, external_ref="",
                                              **_contact_defaults(row, file_name))

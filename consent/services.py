@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import csv
 import functools
 import hashlib
 import ipaddress
@@ -13,7 +14,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Iterator
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
@@ -125,7 +126,10 @@ def contact_update(*, contact: Contact, data_subject_categories: Iterable | None
 @transaction.atomic
 def contact_get_or_create(*, email: str = "", phone: str = "", external_ref: str = "",
                           **defaults: Any) -> tuple[Contact, bool]:
-    """Find by email, then external reference, then phone; create when none matches.
+    """Find by email, then external reference, and by phone only when neither is given; create when
+    none matches. A phone is shared (a landline, a family mobile): a new email with a phone already
+    on file is another person, whose new contact is a duplicate candidate of the first, never the
+    first contact itself.
 
     When another request creates the same contact between the look-up and the insert, the
     contact it created is returned (the insert fails in its own savepoint, then we read again)."""
@@ -144,7 +148,10 @@ def contact_get_or_create(*, email: str = "", phone: str = "", external_ref: str
 
 
 def _contact_lookup(*, email: str, phone: str, external_ref: str) -> Contact | None:
-    for lookup in ({"email": email}, {"external_ref": external_ref}, {"phone": phone}):
+    lookups = [{"email": email}, {"external_ref": external_ref}]
+    if not email and not external_ref:
+        lookups.append({"phone": phone})  # the oldest contact with it (selectors.contact_find)
+    for lookup in lookups:
         value = next(iter(lookup.values()))
         if value:
             found = selectors.contact_find(**lookup)
@@ -630,7 +637,7 @@ def _chain(requests: list[EventRequest], *, firsts: dict[tuple[str, int | None],
         if key:
             first = firsts.get((key, getattr(recorded_by, "pk", None)))
             if first is not None:
-                results[index] = Recorded(first, False)
+                results[index] = _replayed(request, first)
                 continue
         triple = (request.contact.pk, request.purpose.pk, request.channel.pk)
         event = _event_for(request, recorded_by=recorded_by, current=current[triple], cache=cache)
@@ -648,6 +655,20 @@ def _chain(requests: list[EventRequest], *, firsts: dict[tuple[str, int | None],
                                                      validity_months=request.purpose.consent_validity_months)
         pending.append((index, event, triple))
     return pending
+
+
+def _replayed(request: EventRequest, first: ConsentEvent) -> Recorded | ValidationError:
+    """The answer to a request whose idempotency key its author already used: the first event when
+    the request is that one retried (same contact, purpose, channel, action and method); else the
+    key was reused for another request, which is refused rather than answered with an event it did
+    not ask for (a withdrawal sent with a granted's key would otherwise be lost)."""
+    if (first.contact_id, first.purpose_id, first.channel_id, first.action, first.method) != (
+            request.contact.pk, request.purpose.pk, request.channel.pk, request.action, request.method):
+        return ValidationError({"idempotency_key": [
+            _("This Idempotency-Key was already used for another event (#%(sequence)s, %(action)s): "
+              "send each new event with a new key.") % {"sequence": first.sequence, "action": first.action}
+        ]})
+    return Recorded(first, False)
 
 
 # Actions whose rules read the current consent (consent_rule_errors): appended under the lock,
@@ -703,7 +724,7 @@ def _record_one_unlocked(request: EventRequest) -> Recorded | None:
         if tail.first_event_id is not None:
             first = ConsentEvent.objects.select_related("contact", "purpose", "channel", "notice").get(
                 pk=tail.first_event_id)
-            return Recorded(first, False)
+            return _replayed(request, first)
         cache = _WriteCache(unlocked=True)
         cache.purpose_channels[purpose.pk] = {channel.pk} if tail.channel_allowed else set()
         if tail.notice_id is not None:
@@ -1035,16 +1056,33 @@ def suppression_add(*, channel: Channel, value: str, source: str, note: str = ""
                                                   defaults={"source": source, "note": note})
 
 
+def _suppression_cells(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
+    """(line number, first cell) of each non-blank line of a list file: one column, or a CSV whose
+    first column holds the address or number (";", "," or tab; quoted cells, as spreadsheets write
+    them). A first line that holds neither an "@" nor a digit is a header ("email", "Numéro"...)."""
+    lines = list(lines)
+    first = next((line for line in lines if line.strip()), "")
+    delimiter = max(";,\t", key=first.count)
+    reader = csv.reader(lines, delimiter=delimiter)
+    header_checked = False
+    for row in reader:
+        value = row[0].strip() if row else ""
+        if not value:
+            continue
+        if not header_checked:
+            header_checked = True
+            if "@" not in value and not any(char.isdigit() for char in value):
+                continue
+        yield reader.line_num, value
+
+
 def suppression_import(*, channel: Channel, lines: Iterable[str], source: str = SuppressionEntry.Source.OPPOSITION_LIST,
                        note: str = "") -> SuppressionImport:
-    """Import an opposition list, one address or number per line. Every line is checked first:
-    nothing is written unless every line is valid; the report names each bad line."""
+    """Import an opposition list, one address or number per line (_suppression_cells). Every line is
+    checked first: nothing is written unless every line is valid; the report names each bad line."""
     digests: list[str] = []
     rejected: list[tuple[int, str]] = []
-    for number, raw in enumerate(lines, start=1):
-        value = raw.strip().strip('"').split(";")[0].split(",")[0].strip()
-        if not value or (number == 1 and value.lower() in {"email", "phone", "telephone", "téléphone", "numero"}):
-            continue
+    for number, value in _suppression_cells(lines):
         try:
             digests.append(suppression_digest(channel.code, value))
         except ValidationError as exc:
@@ -1289,15 +1327,16 @@ PREFERENCE_ACTIONS = {"grant": Action.GRANTED, "withdraw": Action.WITHDRAWN, "ob
 
 def preference_link_request(*, email: str) -> None:
     """Email the preference-centre link when the address is known. The caller answers the same
-    either way, so the page tells no one whether an address is on file."""
-    from .emails import send_preference_link
+    either way, so the page tells no one whether an address is on file; the email goes from a task,
+    so the answer does not take longer for a known address either (the mail server's time)."""
+    from .tasks import send_preference_link
 
     try:
         contact = selectors.contact_find(email=email)
     except ValidationError:
         return
     if contact is not None and not contact.anonymised_at:
-        transaction.on_commit(lambda: send_preference_link(contact_id=contact.pk))
+        transaction.on_commit(lambda: send_preference_link.delay(contact.pk))
 
 
 def preference_change(*, contact: Contact, purpose: Purpose, channel: Channel, choice: str, language: str,
@@ -1312,8 +1351,12 @@ def preference_change(*, contact: Contact, purpose: Purpose, channel: Channel, c
 
 def unsubscribe(*, contact: Contact, purpose: Purpose, channel: Channel) -> Recorded | None:
     """The one-click unsubscribe of a marketing message: a withdrawal (consent) or an objection
-    (opt-out). None when the contact is already not reachable there (clicking twice records once)."""
+    (opt-out). None when the contact is already not reachable there (clicking twice records once),
+    and when no one can be reached there any more: the purpose no longer uses the channel, or the
+    contact was erased (the ledger takes no event for either; old links must still answer)."""
     result = selectors.consent_check(contact=contact, purpose=purpose, channel=channel)
+    if result.reason in (selectors.Reason.CHANNEL_NOT_ALLOWED, selectors.Reason.ANONYMISED):
+        return None
     if purpose.legal_basis == LegalBasis.CONSENT:
         if result.status != Action.GRANTED:
             return None

@@ -26,3 +26,10 @@ def send_retirement_notices() -> None:
 @shared_task(ignore_result=True)
 def compact_audience_counts() -> None:
     services.audience_count_deltas_compact()
+
+
+@shared_task(ignore_result=True)
+def send_preference_link(contact_id: int) -> None:
+    from .emails import send_preference_link as send
+
+    send(contact_id=contact_id)

@@ -143,7 +143,11 @@ def unsubscribe(request, token: str):
     purpose = get_object_or_404(Purpose, pk=ids[1])
     channel = get_object_or_404(Channel, pk=ids[2])
     if request.method == "POST":
-        with transaction.atomic():
-            services.unsubscribe(contact=contact, purpose=purpose, channel=channel)
+        try:
+            with transaction.atomic():
+                services.unsubscribe(contact=contact, purpose=purpose, channel=channel)
+        except ValidationError as exc:  # a rule of the ledger refused it: say why, never a 500
+            return render(request, "consent/unsubscribe.html", {"purpose": purpose, "channel": channel,
+                                                                "refused": " ".join(exc.messages)}, status=409)
         return render(request, "consent/unsubscribe.html", {"done": True, "purpose": purpose, "channel": channel})
     return render(request, "consent/unsubscribe.html", {"purpose": purpose, "channel": channel})

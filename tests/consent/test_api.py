@@ -196,6 +196,19 @@ def test_unknown_contact_is_a_400_unless_create_contact(staff, mailing):
     assert again.status_code == 201 and Contact.objects.count() == 1
 
 
+def test_an_idempotency_key_reused_for_another_event_is_refused(staff, alice, mailing):
+    """A withdrawal sent with the key of a grant is not answered with the grant: 400, nothing written."""
+    first = staff.post(EVENTS, event_payload(contact_id=alice.pk), format="json", HTTP_IDEMPOTENCY_KEY="sync-7")
+    assert first.status_code == 201
+    reused = staff.post(EVENTS, event_payload(contact_id=alice.pk, action="withdrawn"), format="json",
+                        HTTP_IDEMPOTENCY_KEY="sync-7")
+    assert reused.status_code == 400
+    assert "already used for another event" in reused.json()["errors"]["idempotency_key"][0]
+    assert list(ConsentEvent.objects.values_list("action", flat=True)) == ["granted"]
+    retry = staff.post(EVENTS, event_payload(contact_id=alice.pk), format="json", HTTP_IDEMPOTENCY_KEY="sync-7")
+    assert retry.status_code == 200 and retry.json()["id"] == first.json()["id"]
+
+
 def test_create_contact_is_undone_when_the_event_is_refused(staff, mailing):
     response = staff.post(EVENTS, event_payload(phone="06 99 99 99 99", create_contact=True, channel="postal"),
                           format="json")

@@ -6,6 +6,7 @@ import pytest
 from django.core import mail
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
+from django.utils.html import escape
 
 from consent import selectors, services
 from consent.emails import unsubscribe_url
@@ -147,13 +148,18 @@ def test_preference_centre_changes_each_choice_with_one_click(client, newsletter
     page = client.get(url).content.decode()
     assert 'data-purpose="newsletter" data-channel="email"' in page
     assert 'data-purpose="postal-appeals" data-channel="postal"' in page
+    # A grant here records the purpose's name and text as the notice shown: the page shows both.
+    notice = services.purpose_notice_text(purpose=newsletter, language="fr")
+    assert all(escape(part) in page for part in notice.split("\n\n"))
+    client.post(url, {"purpose": newsletter.pk, "channel": channels["email"].pk, "choice": "grant"})
     client.post(url, {"purpose": newsletter.pk, "channel": channels["email"].pk, "choice": "withdraw"})
     client.post(url, {"purpose": postal_appeals.pk, "channel": channels["postal"].pk, "choice": "object"})
     assert selectors.consent_check(contact=contact, purpose=newsletter, channel=channels["email"]).reason == "withdrawn"
     assert selectors.consent_check(contact=contact, purpose=postal_appeals,
                                    channel=channels["postal"]).reason == "objected"
     assert list(ConsentEvent.objects.filter(method="preference_centre").values_list("action", flat=True)) == [
-        "withdrawn", "objected"]
+        "granted", "withdrawn", "objected"]
+    assert ConsentEvent.objects.get(method="preference_centre", action="granted").notice.text == notice
     assert client.get("/preferences/forged/").status_code == 400
 
 
@@ -171,3 +177,60 @@ def test_one_click_unsubscribe_rfc8058(client, newsletter, channels):
     mail_client.post(url, {"List-Unsubscribe": "One-Click"})
     assert ConsentEvent.objects.filter(method="unsubscribe").count() == 1
     assert client.get(url.replace(url.split("/")[-2], "forged")).status_code == 404
+
+
+def test_old_unsubscribe_links_answer_when_no_event_can_be_recorded(newsletter, postal_appeals, channels):
+    """The purpose dropped the channel, or the contact was erased: the ledger takes no event, and the
+    one-click POST (sent by mail providers on their own) still answers 200, recording nothing."""
+    from django.test import Client
+
+    from registry import services as registry_services
+
+    mail_client = Client(enforce_csrf_checks=True)
+    texter = services.contact_create(email="sms@example.org", phone="06 11 22 33 44")
+    services.consent_record(contact=texter, purpose=newsletter, channel=channels["sms"], action="granted",
+                            method="web_form")
+    registry_services.purpose_update(purpose=newsletter, channels=[channels["email"]])
+    sms_url = path_of(unsubscribe_url(contact_id=texter.pk, purpose_id=newsletter.pk, channel_id=channels["sms"].pk))
+    erased = services.contact_create(email="gone@example.org", address_line1="1 rue de la Paix", city="Paris")
+    services.contact_anonymise(contact=erased)
+    post_url = path_of(unsubscribe_url(contact_id=erased.pk, purpose_id=postal_appeals.pk,
+                                       channel_id=channels["postal"].pk))
+    events = ConsentEvent.objects.count()
+    for url in (sms_url, post_url):
+        response = mail_client.post(url, {"List-Unsubscribe": "One-Click"})
+        assert response.status_code == 200 and 'id="unsubscribed"' in response.content.decode()
+    assert ConsentEvent.objects.count() == events
+
+
+def test_an_unsubscribe_the_ledger_refuses_says_why(client, newsletter, channels, monkeypatch):
+    from django.core.exceptions import ValidationError
+
+    contact = services.contact_create(email="refused@example.org")
+    services.consent_record(contact=contact, purpose=newsletter, channel=channels["email"], action="granted",
+                            method="web_form")
+
+    def refuse(**kwargs):
+        raise ValidationError({"action": ["Refused by a rule."]})
+
+    monkeypatch.setattr(services, "consent_record", refuse)
+    url = path_of(unsubscribe_url(contact_id=contact.pk, purpose_id=newsletter.pk, channel_id=channels["email"].pk))
+    response = client.post(url, {"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 409
+    page = response.content.decode()
+    assert 'id="unsubscribe-refused"' in page and "Refused by a rule." in page
+
+
+def test_the_preference_link_is_sent_by_a_task_not_in_the_request(client, monkeypatch,
+                                                                   django_capture_on_commit_callbacks):
+    """Sending inside the request would make a known address answer later than an unknown one."""
+    from consent import tasks
+
+    contact = services.contact_create(email="timing@example.org")
+    enqueued = []
+    monkeypatch.setattr(tasks.send_preference_link, "delay", lambda *args: enqueued.append(args))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client.post("/preferences/", {"email": "timing@example.org"}).status_code == 200
+    assert enqueued == [(contact.pk,)] and not mail.outbox
+    tasks.send_preference_link(contact.pk)  # what the worker runs
+    assert [m.to for m in mail.outbox] == [["timing@example.org"]]

@@ -174,6 +174,24 @@ def test_existing_contact_is_reused(run_import):
     assert ConsentEvent.objects.get().contact == existing
 
 
+@pytest.mark.parametrize("batch_size", [500, 1])
+def test_two_people_sharing_a_landline_each_get_their_consent(run_import, settings, batch_size):
+    """A known phone with a new email is another person (a duplicate candidate), never the first contact;
+    a line with a phone and no email is the oldest contact with that phone. Batch or line by line."""
+    from consent.selectors import contact_duplicate_candidates
+
+    settings.CONSENT_IMPORT_BATCH_SIZE = batch_size
+    alice = ContactFactory(email="alice@example.org", phone="01 45 00 00 00")
+    job = run_import(csv_bytes(
+        "bob@example.org;01 45 00 00 00;Bob;Durand;newsletter;email;granted;2024-03-01;paper;Salon",
+        ";01 45 00 00 00;;;newsletter;sms;granted;2024-03-02;phone;Appel"))
+    assert job.counts["written"] == 2
+    bob = Contact.objects.get(email="bob@example.org")
+    assert bob != alice and bob.first_name == "Bob" and contact_duplicate_candidates(contact=bob) == [alice]
+    assert ConsentEvent.objects.get(channel__code="email").contact == bob
+    assert ConsentEvent.objects.get(channel__code="sms").contact == alice
+
+
 def test_one_bad_line_writes_nothing_and_the_report_names_it(run_import):
     lines = good_lines()
     lines.insert(1, "dave@example.org;;Dave;;newsletter;email;granted;;paper;Salon")  # line 3: no date

@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from consent import selectors, services
 from consent.models import ConsentEvent, ConsentState, Contact, Notice, SuppressionEntry
+from consent.normalise import suppression_digest
 from registry import services as registry_services
 
 pytestmark = pytest.mark.django_db
@@ -32,6 +33,15 @@ def test_shared_phone_is_a_duplicate_candidate_not_an_error():
     first = services.contact_create(email="a@example.org", phone="+33142000000")
     second = services.contact_create(email="b@example.org", phone="01 42 00 00 00")
     assert selectors.contact_duplicate_candidates(contact=second) == [first]
+
+
+def test_a_new_email_with_a_known_phone_makes_another_contact():
+    first = services.contact_create(email="a@example.org", phone="+33142000000")
+    second, created = services.contact_get_or_create(email="b@example.org", phone="01 42 00 00 00")
+    assert created and second != first and second.email == "b@example.org"
+    assert selectors.contact_duplicate_candidates(contact=second) == [first]
+    # Without an email (nor an external reference), the phone finds the oldest contact holding it.
+    assert services.contact_get_or_create(phone="01 42 00 00 00") == (first, False)
 
 
 @pytest.mark.parametrize("fields,error", [({"email": "not-an-email"}, "email"), ({"phone": "12"}, "phone"),
@@ -310,6 +320,20 @@ def test_retired_purpose_allows_no_one(newsletter, channels):
 
 
 # --- suppression ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("lines", [
+    ['"email";"date"', '"alice@example.org";"2024-01-01"', '"BOB@example.org";"2024-01-02"'],
+    ["Adresse e-mail,Source", '"alice@example.org","Bloctel"', "bob@example.org,x"],
+    ["courriel\tdate", "alice@example.org\t2024-01-01", "", "bob@example.org\t2024-01-02"],
+    ["alice@example.org", "bob@example.org"],
+])
+def test_suppression_lists_are_read_as_spreadsheets_write_them(channels, lines):
+    """Quoted cells, ";" "," or tab, any header: the first column is the address."""
+    report = services.suppression_import(channel=channels["email"], lines=lines)
+    assert (report.added, report.rejected) == (2, [])
+    expected = {suppression_digest("email", "alice@example.org"), suppression_digest("email", "bob@example.org")}
+    assert set(SuppressionEntry.objects.values_list("digest", flat=True)) == expected
+
 
 def test_suppression_import_all_or_nothing_and_never_in_clear(channels):
     bad = services.suppression_import(channel=channels["sms"], lines=["phone", "06 12 34 56 78", "not a number"])
