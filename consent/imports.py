@@ -326,10 +326,20 @@ def write_row(*, job: Job, row: ImportRow, file_name: str, batch: _Batch | None 
     if batch is not None:
         batch.add(job=job, row=row, file_name=file_name)
         return True
-    contact, _created = services.contact_get_or_create(email=row.email, phone=row.phone,
-                                                       **_contact_defaults(row, file_name))
+    contact, created = services.contact_get_or_create(email=row.email, phone=row.phone,
+                                                      **_contact_defaults(row, file_name))
+    missing = {} if created else _missing_addresses(contact, row)
+    if missing:
+        services.contact_update(contact=contact, **missing)
     recorded = services.consent_record(**vars(_event_request(job=job, row=row, file_name=file_name, contact=contact)))
     return recorded.created
+
+
+def _missing_addresses(contact: Any, row: ImportRow) -> dict[str, str]:
+    """The addresses the line gives that its existing contact lacks: filled in, so that the consent the
+    line records can reach them (an SMS grant needs the number) and the file's data is not lost. An
+    address the contact already has is kept: the file does not overwrite it."""
+    return {name: getattr(row, name) for name in ("email", "phone") if getattr(row, name) and not getattr(contact, name)}
 
 
 # The fields an import sets on a new contact; the others keep their (valid) defaults.
@@ -375,6 +385,7 @@ class _Batch:
             for contact in Contact.objects.filter(in_values("phone", phones)).order_by("pk"):  # the oldest per phone
                 self.by_phone.setdefault(contact.phone, contact)
         self.new_contacts: list[Contact] = []
+        self.filled: dict[int, Contact] = {}  # existing contacts given an address they lacked (add)
         self.requests: list[Any] = []
         self.plan: Any = None  # services.AppendPlan, when the batch was prepared ahead
 
@@ -383,6 +394,9 @@ class _Batch:
 
         # As contact_get_or_create: by phone only for a line without an email (a phone is shared).
         contact = self.by_email.get(row.email) if row.email else self.by_phone.get(row.phone)
+        if contact is not None and (missing := _missing_addresses(contact, row)):
+            vars(contact).update(missing)  # saved by write(), before the events; read by the plan meanwhile
+            self.filled[contact.pk] = contact
         if contact is None:
             contact = services.contact_build(email=row.email, phone=row.phone, external_ref="",
                                              **_contact_defaults(row, file_name))
@@ -413,6 +427,11 @@ class _Batch:
             services.contacts_bulk_create(contacts=self.new_contacts)
             if any(contact.pk is None for contact in self.new_contacts):  # pragma: no cover - no RETURNING
                 raise _BatchRefused()
+        for contact in self.filled.values():  # validated, with its history row and reachable states
+            try:
+                services.contact_update(contact=contact, email=contact.email, phone=contact.phone)
+            except ValidationError:
+                raise _BatchRefused() from None  # line by line: the line alone is refused, with why
         # The chain built ahead, if no other writer appended meanwhile; else the usual append.
         if self.plan is not None and services.append_plan_write(plan=self.plan) is not None:
             return

@@ -192,6 +192,28 @@ def test_two_people_sharing_a_landline_each_get_their_consent(run_import, settin
     assert ConsentEvent.objects.get(channel__code="sms").contact == alice
 
 
+@pytest.mark.parametrize("batch_size", [500, 1])
+def test_a_number_the_file_gives_is_added_to_a_contact_without_one(run_import, settings, batch_size):
+    """The line's SMS grant can reach the contact: the file's number fills the empty field (history
+    kept), and a number the contact already has is not overwritten."""
+    from consent.selectors import consent_check
+
+    settings.CONSENT_IMPORT_BATCH_SIZE = batch_size
+    carol = ContactFactory(email="carol@example.org")
+    dan = ContactFactory(email="dan@example.org", phone="06 00 00 00 01")
+    job = run_import(csv_bytes(
+        "carol@example.org;06 12 34 56 78;Carol;;newsletter;sms;granted;2026-10-01;paper;Salon",
+        "dan@example.org;06 99 99 99 99;Dan;;newsletter;sms;granted;2026-10-01;paper;Salon"))
+    assert job.counts["written"] == 2
+    carol.refresh_from_db()
+    dan.refresh_from_db()
+    assert (carol.phone, dan.phone) == ("+33612345678", "+33600000001")
+    assert carol.history.count() == 2  # created, then the number filled in
+    sms = ConsentEvent.objects.get(contact=carol).channel
+    assert consent_check(contact=carol, purpose=ConsentEvent.objects.get(contact=carol).purpose, channel=sms).allowed
+    assert ConsentState.objects.get(contact=carol).reachable
+
+
 def test_one_bad_line_writes_nothing_and_the_report_names_it(run_import):
     lines = good_lines()
     lines.insert(1, "dave@example.org;;Dave;;newsletter;email;granted;;paper;Salon")  # line 3: no date

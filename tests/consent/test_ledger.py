@@ -142,7 +142,7 @@ def test_an_idempotency_key_replay_returns_the_first_event(purpose):
     first = services.consent_record(contact=contact, purpose=purpose, channel=email, action="granted",
                                     method="api", idempotency_key="crm-req-42")
     assert first.created
-    replay = services.consent_record(contact=contact, purpose=purpose, channel=email, action="withdrawn",
+    replay = services.consent_record(contact=contact, purpose=purpose, channel=email, action="granted",
                                      method="api", idempotency_key="crm-req-42")
     assert not replay.created
     assert replay.event.pk == first.event.pk and replay.event.action == "granted"

@@ -207,7 +207,7 @@ def test_idempotency_keys_are_scoped_to_who_records(newsletter, channels, staff_
     crm, shop, nobody = record(integration_user, "granted"), record(staff_user, "withdrawn"), record(None, "granted")
     assert crm.created and shop.created and nobody.created
     assert len({crm.event.pk, shop.event.pk, nobody.event.pk}) == 3
-    again = record(integration_user, "withdrawn"), record(staff_user, "granted"), record(None, "withdrawn")
+    again = record(integration_user, "granted"), record(staff_user, "withdrawn"), record(None, "granted")
     assert [r.created for r in again] == [False, False, False]
     assert [r.event.pk for r in again] == [crm.event.pk, shop.event.pk, nobody.event.pk]
     assert ConsentEvent.objects.count() == 3
@@ -218,8 +218,13 @@ def test_idempotency_key_returns_the_first_event(newsletter, channels):
     first = services.consent_record(contact=contact, purpose=newsletter, channel=channels["email"], action="granted",
                                     method="api", idempotency_key="crm-42")
     again = services.consent_record(contact=contact, purpose=newsletter, channel=channels["email"],
-                                    action="withdrawn", method="api", idempotency_key="crm-42")
+                                    action="granted", method="api", idempotency_key="crm-42")
     assert first.created and not again.created and again.event == first.event
+    # The same key for another event is refused: answering with the grant would lose the withdrawal.
+    with pytest.raises(ValidationError) as refused:
+        services.consent_record(contact=contact, purpose=newsletter, channel=channels["email"],
+                                action="withdrawn", method="api", idempotency_key="crm-42")
+    assert "idempotency_key" in refused.value.message_dict
     assert ConsentEvent.objects.count() == 1
 
 
