@@ -125,7 +125,9 @@ class ConsentEventView(APIView):
         summary="Record a consent event",
         description="Identify the contact with exactly one of `contact_id`, `email`, `phone`, `external_ref`. "
                     "A POST retried by the same client with the same `Idempotency-Key` returns the first "
-                    "event (200) instead of recording a second one (201); another client's key never matches.",
+                    "event (200) instead of recording a second one (201); another client's key never matches. "
+                    "The same key with another event (contact, purpose, channel, action or method) is refused "
+                    "(400, `idempotency_key`).",
         request=s.ConsentEventCreateSerializer,
         parameters=[OpenApiParameter("Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER,
                                      description="Any unique string (at most 120 characters) per logical event; "
