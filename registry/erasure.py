@@ -51,7 +51,7 @@ def _batches(items: Iterable, size: int = BATCH_SIZE) -> Iterator[list]:
         yield batch
 
 
-# --- Which records, and which are kept ----------------------------------------------------------
+# --- Which sources are kept ---------------------------------------------------------------------
 
 
 def legal_hold_reason(source: Source) -> str:
@@ -65,6 +65,8 @@ def legal_hold_reason(source: Source) -> str:
                                                            "basis": purpose.get_legal_basis_display()})
     return "; ".join(reasons)
 
+
+# --- Anonymisation in batches ------------------------------------------------------------------
 
 
 class FileList:
@@ -172,6 +174,9 @@ def anonymise_source(source: Source, queryset: models.QuerySet | None, *, files:
     if ids:
         source.after_anonymise(ids)
     return SourceErasure(count, history_count)
+
+
+# --- Files, after the commit ------------------------------------------------------------------
 
 
 @job_handler(DELETE_FILES_JOB_KIND)

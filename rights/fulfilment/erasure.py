@@ -74,9 +74,6 @@ def ledger_kept_reason() -> str:
              "Art. 17(3)(e)); their personal evidence (IP address, browser, note, scanned document) was cleared")
 
 
-# --- Anonymisation in batches ------------------------------------------------------------------
-
-
 # --- Consents and suppression ----------------------------------------------------------------
 
 
@@ -263,6 +260,3 @@ def _merge_one(previous: dict, summary: dict) -> dict:
     return {"contacts": both["contacts"], "at": summary["at"], "sources": [vars(s) for s in both["sources"]],
             "kept": [vars(k) for k in both["kept"]], "purpose_ids": both["purpose_ids"],
             "withdrawn": both["withdrawn"], "suppressed": both["suppressed"], "files": both["files"]}
-
-
-# --- Files, after the commit ------------------------------------------------------------------
