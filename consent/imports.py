@@ -385,7 +385,8 @@ class _Batch:
             for contact in Contact.objects.filter(in_values("phone", phones)).order_by("pk"):  # the oldest per phone
                 self.by_phone.setdefault(contact.phone, contact)
         self.new_contacts: list[Contact] = []
-        self.filled: dict[int, Contact] = {}  # existing contacts given an address they lacked (add)
+        # Existing contacts given addresses they lacked (add): contact id -> (contact, those fields).
+        self.filled: dict[int, tuple[Contact, dict[str, str]]] = {}
         self.requests: list[Any] = []
         self.plan: Any = None  # services.AppendPlan, when the batch was prepared ahead
 
@@ -396,7 +397,7 @@ class _Batch:
         contact = self.by_email.get(row.email) if row.email else self.by_phone.get(row.phone)
         if contact is not None and (missing := _missing_addresses(contact, row)):
             vars(contact).update(missing)  # saved by write(), before the events; read by the plan meanwhile
-            self.filled[contact.pk] = contact
+            self.filled.setdefault(contact.pk, (contact, {}))[1].update(missing)
         if contact is None:
             contact = services.contact_build(email=row.email, phone=row.phone, external_ref="",
                                              **_contact_defaults(row, file_name))
@@ -427,9 +428,9 @@ class _Batch:
             services.contacts_bulk_create(contacts=self.new_contacts)
             if any(contact.pk is None for contact in self.new_contacts):  # pragma: no cover - no RETURNING
                 raise _BatchRefused()
-        for contact in self.filled.values():  # validated, with its history row and reachable states
+        for contact, missing in self.filled.values():  # as write_row: validated, with a history row
             try:
-                services.contact_update(contact=contact, email=contact.email, phone=contact.phone)
+                services.contact_update(contact=contact, **missing)
             except ValidationError:
                 raise _BatchRefused() from None  # line by line: the line alone is refused, with why
         # The chain built ahead, if no other writer appended meanwhile; else the usual append.
