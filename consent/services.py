@@ -1351,14 +1351,15 @@ def preference_change(*, contact: Contact, purpose: Purpose, channel: Channel, c
 
 def unsubscribe(*, contact: Contact, purpose: Purpose, channel: Channel) -> Recorded | None:
     """The one-click unsubscribe of a marketing message: a withdrawal (consent) or an objection
-    (opt-out). None when the contact is already not reachable there (clicking twice records once),
+    (opt-out). A consent still pending (double opt-in) is withdrawn too, so its confirmation link
+    no longer turns it into a grant. None when the contact is already not reachable there (clicking twice records once),
     and when no one can be reached there any more: the purpose no longer uses the channel, or the
     contact was erased (the ledger takes no event for either; old links must still answer)."""
     result = selectors.consent_check(contact=contact, purpose=purpose, channel=channel)
     if result.reason in (selectors.Reason.CHANNEL_NOT_ALLOWED, selectors.Reason.ANONYMISED):
         return None
     if purpose.legal_basis == LegalBasis.CONSENT:
-        if result.status != Action.GRANTED:
+        if result.status not in (Action.GRANTED, Action.PENDING):
             return None
         action = Action.WITHDRAWN
     else:

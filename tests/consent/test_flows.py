@@ -179,6 +179,24 @@ def test_one_click_unsubscribe_rfc8058(client, newsletter, channels):
     assert client.get(url.replace(url.split("/")[-2], "forged")).status_code == 404
 
 
+def test_one_click_unsubscribe_withdraws_a_pending_double_opt_in(newsletter, channels):
+    """Unsubscribing before confirming cancels the pending consent: the confirmation link then
+    grants nothing."""
+    from django.test import Client
+
+    contact = services.contact_create(email="pending-unsub@example.org")
+    pending = services.consent_record(contact=contact, purpose=newsletter, channel=channels["email"],
+                                      action="pending", method="web_form")
+    url = path_of(unsubscribe_url(contact_id=contact.pk, purpose_id=newsletter.pk, channel_id=channels["email"].pk))
+    response = Client(enforce_csrf_checks=True).post(url, {"List-Unsubscribe": "One-Click"})
+    assert response.status_code == 200
+    assert list(ConsentEvent.objects.filter(contact=contact).values_list("action", "method")) == [
+        ("pending", "web_form"), ("withdrawn", "unsubscribe")]
+    assert services.consent_confirm(pending_event_id=pending.event.pk) is None
+    assert not ConsentEvent.objects.filter(contact=contact, action="granted").exists()
+    assert selectors.consent_check(contact=contact, purpose=newsletter, channel=channels["email"]).reason == "withdrawn"
+
+
 def test_old_unsubscribe_links_answer_when_no_event_can_be_recorded(newsletter, postal_appeals, channels):
     """The purpose dropped the channel, or the contact was erased: the ledger takes no event, and the
     one-click POST (sent by mail providers on their own) still answers 200, recording nothing."""
