@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from django.db import connection
-from django.db.models import Max, Q
+from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -379,13 +379,18 @@ def states_due_to_expire(*, now: datetime):
 
 
 def states_outdated():
-    """Grants older than the latest material change of their purpose, or to a retired purpose."""
+    """Grants older than the latest material change of their purpose, or to a retired purpose; and
+    grants or pending consents on a channel their purpose no longer uses (were the channel added
+    again, they would not answer for the notice shown then)."""
     material = PurposeVersion.objects.filter(change_kind=PurposeVersion.ChangeKind.MATERIAL)
     latest = {row["purpose"]: row["v"] for row in material.values("purpose").annotate(v=Max("version"))}
     query = Q(purpose__status=Purpose.Status.RETIRED)
     for purpose_id, version in latest.items():
         query |= Q(purpose_id=purpose_id, purpose_version__lt=version)
-    return ConsentState.objects.filter(query, status=Action.GRANTED)
+    channel_used = Purpose.channels.through.objects.filter(purpose_id=OuterRef("purpose_id"),
+                                                           channel_id=OuterRef("channel_id"))
+    return ConsentState.objects.filter(Q(query, status=Action.GRANTED)
+                                       | Q(~Exists(channel_used), status__in=(Action.GRANTED, Action.PENDING)))
 
 
 def retirement_notices_due():

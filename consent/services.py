@@ -329,7 +329,9 @@ def consent_rule_errors(*, contact: Contact, purpose: Purpose, channel: Channel,
         return errors
     if contact.anonymised_at:
         add("contact", _("This contact was anonymised."))
-    if not (channel.pk in channel_ids if channel_ids is not None else purpose.channels.filter(pk=channel.pk).exists()):
+    # Expiry and lapse end a consent already given, also on a channel its purpose has dropped since.
+    if action not in SYSTEM_ACTIONS and not (
+            channel.pk in channel_ids if channel_ids is not None else purpose.channels.filter(pk=channel.pk).exists()):
         add("channel", _("The purpose %(purpose)s does not use the channel %(channel)s.")
             % {"purpose": purpose.slug, "channel": channel.code})
     if action in SYSTEM_ACTIONS:
@@ -990,7 +992,8 @@ def consent_expire_due(*, now: datetime | None = None) -> int:
 
 def consent_lapse_outdated() -> int:
     """Write a ``lapsed`` event for every grant given before a material change of its purpose's
-    text or to a retired purpose. Contacts whose consent lapsed because the purpose was retired
+    text or to a retired purpose, and for every grant or pending consent on a channel its purpose
+    no longer uses (selectors.states_outdated). Contacts whose consent lapsed because the purpose was retired
     are told by email, once per purpose, by a task started after commit. Returns how many lapsed."""
     from .tasks import send_retirement_notices
 

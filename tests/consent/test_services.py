@@ -297,6 +297,41 @@ def test_material_change_makes_earlier_grants_lapse(newsletter, channels, dpo_us
     assert check(contact, newsletter, channels["email"]).allowed
 
 
+def test_a_channel_the_purpose_drops_ends_its_consents(newsletter, channels, dpo_user):
+    """The expiry job still expires a grant on a channel the purpose no longer uses (it used to fail on
+    the channel rule, every hour), and the lapse job lapses such grants and pending consents, so that
+    they do not come back if the channel is added again later: the contact agreed to another notice."""
+    texter = services.contact_create(email="r@example.org", phone="06 12 34 56 78")
+    grant(texter, newsletter, channels["sms"], effective_at=timezone.now() - timedelta(days=800))
+    kept = grant(texter, newsletter, channels["email"])
+    waiting = services.contact_create(email="s@example.org", phone="06 12 34 56 79")
+    services.consent_record(contact=waiting, purpose=newsletter, channel=channels["sms"], action="pending",
+                            method="web_form")
+    recent = services.contact_create(email="t@example.org", phone="06 12 34 56 70")
+    grant(recent, newsletter, channels["sms"])
+    registry_services.purpose_update(purpose=newsletter, channels=[channels["email"]], user=dpo_user)
+
+    assert services.consent_expire_due() == 1
+    assert ConsentState.objects.get(contact=texter, channel=channels["sms"]).status == "expired"
+    assert services.consent_lapse_outdated() == 2  # the recent grant and the pending one; not the expired
+    lapsed = ConsentEvent.objects.filter(action="lapsed")
+    assert {(e.contact_id, e.channel.code, e.method) for e in lapsed} == {
+        (waiting.pk, "sms", "register_change"), (recent.pk, "sms", "register_change")}
+    assert services.consent_lapse_outdated() == 0
+    assert check(texter, newsletter, channels["email"]).allowed  # the email grant stays
+    assert ConsentState.objects.get(contact=texter, channel=channels["email"]).last_event_id == kept.pk
+
+    registry_services.purpose_update(purpose=newsletter, channels=[channels["email"], channels["sms"]], user=dpo_user)
+    for contact in (texter, waiting, recent):
+        assert not check(contact, newsletter, channels["sms"]).allowed
+    # An event a person asks for is still refused on a channel the purpose does not use.
+    registry_services.purpose_update(purpose=newsletter, channels=[channels["email"]], user=dpo_user)
+    with pytest.raises(ValidationError) as excinfo:
+        services.consent_record(contact=recent, purpose=newsletter, channel=channels["sms"], action="withdrawn",
+                                method="web_form")
+    assert "channel" in excinfo.value.message_dict
+
+
 def test_opt_out_regime(postal_appeals, channels, categories):
     donor = services.contact_create(email="r@example.org", address_line1="1 rue A", postal_code="75001",
                                     city="Paris", data_subject_categories=[categories["donor"]])
