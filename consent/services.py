@@ -327,10 +327,12 @@ def consent_rule_errors(*, contact: Contact, purpose: Purpose, channel: Channel,
     if method not in _METHOD_VALUES:
         add("method", _("Unknown method."))
         return errors
-    if contact.anonymised_at:
+    # Expiry and lapse end a consent already given: also one of a contact erased since, or on a
+    # channel its purpose has dropped since (the periodic jobs must never stop on one of them).
+    ending = action in SYSTEM_ACTIONS
+    if contact.anonymised_at and not ending:
         add("contact", _("This contact was anonymised."))
-    # Expiry and lapse end a consent already given, also on a channel its purpose has dropped since.
-    if action not in SYSTEM_ACTIONS and not (
+    if not ending and not (
             channel.pk in channel_ids if channel_ids is not None else purpose.channels.filter(pk=channel.pk).exists()):
         add("channel", _("The purpose %(purpose)s does not use the channel %(channel)s.")
             % {"purpose": purpose.slug, "channel": channel.code})
@@ -984,10 +986,24 @@ def consent_expire_due(*, now: datetime | None = None) -> int:
     now = now or timezone.now()
     count = 0
     for state in selectors.states_due_to_expire(now=now).select_related("contact", "purpose", "channel"):
-        consent_record(contact=state.contact, purpose=state.purpose, channel=state.channel,
-                       action=Action.EXPIRED, method=Method.EXPIRY, effective_at=state.expires_at)
-        count += 1
+        if _job_recorded(state, action=Action.EXPIRED, method=Method.EXPIRY, effective_at=state.expires_at):
+            count += 1
     return count
+
+
+def _job_recorded(state: ConsentState, *, then: Callable[[], Any] | None = None, **event: Any) -> bool:
+    """One event of a periodic job (expiry, lapse) on ``state``'s pair, and ``then``, in their own
+    transaction. A refusal is logged and skipped, so that one pair never stops the job for every
+    other pair, run after run."""
+    try:
+        with transaction.atomic():
+            consent_record(contact=state.contact, purpose=state.purpose, channel=state.channel, **event)
+            if then is not None:
+                then()
+    except ValidationError as exc:
+        logger.error("consent state %s: no %s event recorded: %s", state.pk, event["action"], exc.messages)
+        return False
+    return True
 
 
 def consent_lapse_outdated() -> int:
@@ -999,13 +1015,13 @@ def consent_lapse_outdated() -> int:
 
     count = 0
     for state in selectors.states_outdated().select_related("contact", "purpose", "channel"):
-        with transaction.atomic():
-            consent_record(contact=state.contact, purpose=state.purpose, channel=state.channel,
-                           action=Action.LAPSED, method=Method.REGISTER_CHANGE)
-            contact = state.contact
-            if state.purpose.status == Purpose.Status.RETIRED and contact.email and not contact.anonymised_at:
-                RetirementNotice.objects.get_or_create(contact=contact, purpose=state.purpose)
-        count += 1
+        contact, purpose = state.contact, state.purpose
+
+        def tell_if_retired(contact=contact, purpose=purpose) -> None:
+            if purpose.status == Purpose.Status.RETIRED and contact.email and not contact.anonymised_at:
+                RetirementNotice.objects.get_or_create(contact=contact, purpose=purpose)
+
+        count += _job_recorded(state, action=Action.LAPSED, method=Method.REGISTER_CHANGE, then=tell_if_retired)
     # Also picks up notices an earlier run could not send (broker down, mail server refusing).
     if selectors.retirement_notices_due().exists():
         transaction.on_commit(send_retirement_notices.delay)

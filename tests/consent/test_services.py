@@ -332,6 +332,40 @@ def test_a_channel_the_purpose_drops_ends_its_consents(newsletter, channels, dpo
     assert "channel" in excinfo.value.message_dict
 
 
+def test_the_periodic_jobs_end_the_consents_of_an_erased_contact_and_never_stop_on_one(newsletter, channels,
+                                                                                      dpo_user, monkeypatch):
+    """A grant left live on a channel dropped before the contact's erasure used to make the expiry and
+    lapse jobs fail on every run (the contact was anonymised), so nobody else's consent expired or lapsed."""
+    erased = services.contact_create(email="u@example.org", phone="06 12 34 56 71")
+    grant(erased, newsletter, channels["sms"], effective_at=timezone.now() - timedelta(days=800))
+    other = services.contact_create(email="v@example.org")
+    grant(other, newsletter, channels["email"], effective_at=timezone.now() - timedelta(days=800))
+    registry_services.purpose_update(purpose=newsletter, channels=[channels["email"]], user=dpo_user)
+    services.contact_anonymise(contact=erased)
+
+    assert services.consent_expire_due() == 2
+    assert {state.status for state in ConsentState.objects.all()} == {"expired"}
+    # One pair that the ledger refuses is logged and skipped; the others are still written.
+    registry_services.purpose_update(purpose=newsletter, text_fr="Nouveau texte", change_kind="material",
+                                     user=dpo_user)
+    grant(other, newsletter, channels["email"])
+    third = services.contact_create(email="w@example.org")
+    grant(third, newsletter, channels["email"])
+    registry_services.purpose_update(purpose=newsletter, text_fr="Texte encore", change_kind="material",
+                                     user=dpo_user)
+    recording = services.consent_record
+
+    def refuse_other(**kwargs):
+        if kwargs["contact"].pk == other.pk:
+            raise ValidationError({"contact": ["Refused."]})
+        return recording(**kwargs)
+
+    monkeypatch.setattr(services, "consent_record", refuse_other)
+    assert services.consent_lapse_outdated() == 1
+    assert ConsentState.objects.get(contact=third).status == "lapsed"
+    assert ConsentState.objects.get(contact=other, channel=channels["email"]).status == "granted"
+
+
 def test_opt_out_regime(postal_appeals, channels, categories):
     donor = services.contact_create(email="r@example.org", address_line1="1 rue A", postal_code="75001",
                                     city="Paris", data_subject_categories=[categories["donor"]])
