@@ -394,6 +394,10 @@ def test_bad_token_is_refused(mailing):
     ({"action": None, "method": None}, "action"),
     ({"method": "telepathy"}, "method"),
     ({"method": "expiry"}, "method"),  # reserved to DPO Desk's jobs
+    ({"action": "lapsed", "method": "register_change"}, "action"),
+    ({"action": "expired", "method": "expiry"}, "action"),
+    ({"action": "expired", "method": "erasure"}, "action"),
+    ({"action": "withdrawn", "method": "erasure"}, "method"),
     ({"purpose": "no-such-purpose"}, "purpose"),
     ({"purpose": {"slug": "mailing"}}, "purpose"),
     ({"purpose": None}, "purpose"),
