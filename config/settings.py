@@ -278,6 +278,13 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Processing register, consent and rights requests (GDPR).",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The ledger's actions and methods, and the part of them an API client may record.
+    "ENUM_NAME_OVERRIDES": {
+        "ActionEnum": "consent.models.Action",
+        "MethodEnum": "consent.models.Method",
+        "RecordableActionEnum": "consent.services.CLIENT_ACTION_CHOICES",
+        "RecordableMethodEnum": "consent.services.CLIENT_METHOD_CHOICES",
+    },
 }
 
 LOGIN_URL = "admin:login"

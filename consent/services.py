@@ -55,8 +55,9 @@ SYSTEM_ACTIONS = {Action.EXPIRED: {Method.EXPIRY, Method.ERASURE}, Action.LAPSED
 SYSTEM_METHODS = {Method.EXPIRY, Method.REGISTER_CHANGE}
 # What a person, a member of staff or another system may record: never an event of DPO Desk's own
 # jobs (expiry, lapse, erasure), which the ledger would then attribute to them.
-CLIENT_ACTIONS = tuple(action for action in Action.values if action not in SYSTEM_ACTIONS)
-CLIENT_METHODS = tuple(method for method in Method.values if method not in SYSTEM_METHODS | {Method.ERASURE})
+CLIENT_ACTION_CHOICES = [(value, label) for value, label in Action.choices if value not in SYSTEM_ACTIONS]
+CLIENT_METHOD_CHOICES = [(value, label) for value, label in Method.choices
+                         if value not in SYSTEM_METHODS | {Method.ERASURE}]
 # How far in the future an effective date may be (clocks of other systems drift).
 CLOCK_TOLERANCE = timedelta(minutes=5)
 # The earliest effective date: before it, a date is a typing or a default value, not a consent's.

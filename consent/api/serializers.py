@@ -17,7 +17,7 @@ from registry.models import Channel, DataSubjectCategory, Purpose, PurposeVersio
 
 from .. import ledger, selectors
 from ..models import Action, ConsentEvent, Contact, Method
-from ..services import CLIENT_ACTIONS, CLIENT_METHODS
+from ..services import CLIENT_ACTION_CHOICES, CLIENT_METHOD_CHOICES
 from ..normalise import normalise_email, normalise_phone
 
 IDENTIFIERS = ("contact_id", "email", "phone", "external_ref")
@@ -240,11 +240,11 @@ class ConsentEventCreateSerializer(ContactIdentifierSerializer):
     purpose = _PrefetchedCodeField(slug_field="slug", queryset=Purpose.objects.all())
     channel = _PrefetchedCodeField(slug_field="code", queryset=Channel.objects.all())
     action = serializers.ChoiceField(
-        choices=[choice for choice in Action.choices if choice[0] in CLIENT_ACTIONS],
+        choices=CLIENT_ACTION_CHOICES,
         error_messages={"invalid_choice": _("“{input}” is not an action you may record (expired and lapsed are "
                                             "written by DPO Desk itself).")})
     method = serializers.ChoiceField(
-        choices=[choice for choice in Method.choices if choice[0] in CLIENT_METHODS],
+        choices=CLIENT_METHOD_CHOICES,
         error_messages={"invalid_choice": _("“{input}” is not a method you may record (expiry, register change "
                                             "and erasure are DPO Desk's own).")})
     effective_at = InstantField(required=False)
