@@ -33,6 +33,12 @@ def canonical(data: dict) -> str:
     return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+def notice_digest(*, text: str, language: str) -> str:
+    """The key of a stored notice: SHA-256 of its language and full text. The event's hash covers
+    it, and the verifier recomputes it, so the text a contact saw cannot change unnoticed."""
+    return hashlib.sha256(f"{language}\n{text}".encode()).hexdigest()
+
+
 def evidence_digest(*, ip: str | None, user_agent: str, note: str, document_sha256: str) -> str:
     return keyed_digest(canonical({"ip": ip or "", "user_agent": user_agent, "note": note,
                                    "document": document_sha256}))
@@ -247,9 +253,12 @@ def evidence_matches(event) -> bool:
     document_sha = ""
     if event.evidence_document:
         hasher = hashlib.sha256()
-        with event.evidence_document.open("rb") as document:
-            for chunk in iter(lambda: document.read(1 << 16), b""):
-                hasher.update(chunk)
+        try:
+            with event.evidence_document.open("rb") as document:
+                for chunk in iter(lambda: document.read(1 << 16), b""):
+                    hasher.update(chunk)
+        except OSError:  # the scan is gone from storage: the proof no longer holds
+            return False
         document_sha = hasher.hexdigest()
     return evidence_digest(ip=str(event.evidence_ip) if event.evidence_ip else None,
                            user_agent=event.evidence_user_agent, note=event.evidence_note,
@@ -268,6 +277,7 @@ def verify_chain(events: Iterator) -> tuple[int, ChainBreak | None]:
     previous = GENESIS_HASH
     expected_sequence = None
     checked = 0
+    notices_intact: set[int] = set()
     for event in events:
         if expected_sequence is not None and event.sequence != expected_sequence:
             return checked, ChainBreak(event.sequence, event.pk, f"sequence gap: expected {expected_sequence}")
@@ -275,8 +285,13 @@ def verify_chain(events: Iterator) -> tuple[int, ChainBreak | None]:
             return checked, ChainBreak(event.sequence, event.pk, "previous_hash does not match the event before")
         if event_hash(event, previous) != event.hash:
             return checked, ChainBreak(event.sequence, event.pk, "content does not match its hash")
+        if event.notice_id and event.notice_id not in notices_intact:  # each notice's text hashed once
+            if notice_digest(text=event.notice.text, language=event.notice.language) != event.notice.sha256:
+                return checked, ChainBreak(event.sequence, event.pk, "the notice's text does not match its hash")
+            notices_intact.add(event.notice_id)
         if not evidence_matches(event):
-            return checked, ChainBreak(event.sequence, event.pk, "evidence does not match its digest")
+            return checked, ChainBreak(event.sequence, event.pk,
+                                       "evidence does not match its digest (or its scanned document is missing)")
         previous = event.hash
         expected_sequence = event.sequence + 1
         checked += 1

@@ -301,7 +301,7 @@ def _events_insert(events: list[ConsentEvent], *, meanwhile: Callable[[], Any] |
 
 def notice_for(*, text: str, language: str) -> Notice:
     """The stored notice with exactly this text (kept once, keyed by its hash)."""
-    digest = hashlib.sha256(f"{language}\n{text}".encode()).hexdigest()
+    digest = ledger.notice_digest(text=text, language=language)
     notice, _created = Notice.objects.get_or_create(sha256=digest, defaults={"language": language, "text": text})
     return notice
 
@@ -589,7 +589,7 @@ def append_plan_read(*, requests: list[EventRequest], keys_unused: bool = False)
             seen.add(kind)
             if (want := _notice_wanted(request)) is not None:
                 wanted.add(want)
-    digests = {_notice_digest(text=text, language=language): (language, text) for language, text in wanted}
+    digests = {ledger.notice_digest(text=text, language=language): (language, text) for language, text in wanted}
     for notice in Notice.objects.filter(sha256__in=digests):
         cache.notices[digests[notice.sha256]] = notice
     if len(cache.notices) < len(wanted):
@@ -696,10 +696,6 @@ def _may_append_unlocked(request: EventRequest) -> bool:
         request.action == Action.GRANTED and request.method != Method.DOUBLE_OPT_IN)
 
 
-def _notice_digest(*, text: str, language: str) -> str:
-    return hashlib.sha256(f"{language}\n{text}".encode()).hexdigest()
-
-
 def _notice_wanted(request: EventRequest) -> tuple[str, str] | None:
     """(language, text) of the notice _event_for will store with this request, read with the
     ledger's tail. Only a hint for _WriteCache: a wrong guess costs a look-up, never a wrong notice."""
@@ -723,7 +719,7 @@ def _record_one_unlocked(request: EventRequest) -> Recorded | None:
     contact, purpose, channel = request.contact, request.purpose, request.channel
     author = request.recorded_by if getattr(request.recorded_by, "pk", None) else None
     wanted = _notice_wanted(request)
-    digest = _notice_digest(text=wanted[1], language=wanted[0]) if wanted else None
+    digest = ledger.notice_digest(text=wanted[1], language=wanted[0]) if wanted else None
     address = selectors.contact_addresses(contact=contact).get(channel.code, "")
     address_digest = stored_address_digest(channel.code, address) if address else None
     for _try in range(_UNLOCKED_TRIES):

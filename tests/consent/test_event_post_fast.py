@@ -269,4 +269,4 @@ def test_a_new_notice_is_stored_under_the_lock(mailing, chan):
     again = services.consent_record(contact=alice, purpose=mailing, channel=chan["sms"], action="granted",
                                     method="api", notice_text="Version A")
     assert first.event.notice_id == again.event.notice_id
-    assert first.event.notice.sha256 == services._notice_digest(text="Version A", language="fr")
+    assert first.event.notice.sha256 == ledger.notice_digest(text="Version A", language="fr")

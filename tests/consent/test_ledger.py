@@ -177,6 +177,32 @@ def test_verifier_catches_edited_evidence(db, newsletter, channels):
         call_command("verify_consent_ledger")
 
 
+def test_verifier_catches_an_edited_notice_text(events):
+    """The event's hash covers the notice's SHA-256, and the verifier recomputes it from the text."""
+    granted = events[0]
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute("ALTER TABLE consent_notice DISABLE TRIGGER consent_notice_immutable")
+        cursor.execute("UPDATE consent_notice SET text = 'Rien à voir' WHERE id = %s", [granted.notice_id])
+        if connection.vendor == "postgresql":
+            cursor.execute("ALTER TABLE consent_notice ENABLE TRIGGER consent_notice_immutable")
+    with pytest.raises(CommandError, match=f"#{granted.sequence}.*notice"):
+        verify()
+
+
+def test_verifier_names_an_event_whose_scanned_document_is_missing(purpose):
+    contact = ContactFactory(email="scan@example.org")
+    scanned = services.consent_record(
+        contact=contact, purpose=purpose, channel=channel("email"), action="granted", method="paper",
+        evidence_document=SimpleUploadedFile("form.pdf", b"%PDF-1.4 signed form", content_type="application/pdf"),
+    ).event
+    assert "Ledger verified: 1 event(s)" in verify()
+    scanned.evidence_document.storage.delete(scanned.evidence_document.name)
+    with pytest.raises(CommandError, match=f"#{scanned.sequence}.*missing"):
+        verify()
+
+
 def test_stored_address_digest_equals_the_normalising_digest():
     from consent.normalise import normalise_email, normalise_phone, stored_address_digest, suppression_digest
 

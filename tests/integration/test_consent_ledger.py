@@ -113,6 +113,15 @@ def test_trigger_refuses_writing_new_evidence(events):
     assert "Ledger verified: 2 event(s)" in verify()
 
 
+def test_a_notice_can_be_neither_changed_nor_deleted(events):
+    notice_id = events[0].notice_id
+    with pytest.raises(IntegrityError, match="immutable"), transaction.atomic():
+        execute("UPDATE consent_notice SET text = 'Rien à voir' WHERE id = %s", [notice_id])
+    with pytest.raises(IntegrityError, match="immutable"), transaction.atomic():
+        execute("DELETE FROM consent_notice WHERE id = %s", [notice_id])
+    assert "Ledger verified: 2 event(s)" in verify()
+
+
 # --- concurrent appends ---------------------------------------------------------------------
 
 
