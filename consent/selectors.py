@@ -11,7 +11,7 @@ from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from registry.models import Channel, LegalBasis, Purpose, PurposeVersion
+from registry.models import Channel, LegalBasis, Purpose, PurposeVersion, legal_basis_needs_consent
 
 from .models import (AUDIENCE_CONDITION, Action, AudienceCountDelta, ConsentEvent, ConsentState, Contact,
                      RetirementNotice, SuppressionEntry)
@@ -169,7 +169,7 @@ def _check_rule(*, contact, purpose, state, material_version: int, now: datetime
     status = effective_status(state=state, purpose=purpose, material_version=material_version, now=now)
     since = state.since if state else None
     expires_at = state.expires_at if state else None
-    consent_based = purpose.legal_basis == LegalBasis.CONSENT
+    consent_based = legal_basis_needs_consent(purpose.legal_basis)  # a Purpose or a _Row
     regime = "consent" if consent_based else "opt_out"
 
     def no(reason: str) -> CheckResult:
@@ -421,14 +421,14 @@ def preference_rows(*, contact: Contact) -> list[PreferenceRow]:
     """Each purpose x channel the contact can decide on, with its status and the one-click choices:
     consent purposes (grant / withdraw) and opt-out marketing purposes they belong to (object / lift)."""
     addresses = contact_addresses(contact=contact)
-    purposes = Purpose.objects.filter(status=Purpose.Status.ACTIVE).filter(
+    purposes = Purpose.objects.filter(status=Purpose.Status.ACTIVE).exclude(legal_basis="").filter(
         Q(legal_basis=LegalBasis.CONSENT) | Q(direct_marketing=True)
     ).select_related("activity").prefetch_related("channels", "data_subject_categories").order_by(
         "activity__reference", "position")
     categories = set(contact.data_subject_categories.values_list("pk", flat=True))
     rows = []
     for purpose in purposes:
-        consent_based = purpose.legal_basis == LegalBasis.CONSENT
+        consent_based = purpose.needs_consent
         targeted = {c.pk for c in purpose.data_subject_categories.all()}
         if not consent_based and targeted and not (targeted & categories):
             continue
@@ -535,7 +535,7 @@ def audience_count(*, purpose: Purpose, channel: Channel, now: datetime | None =
     table alone answers (one row per contact, ``reachable`` standing for the contact's own tests),
     on PostgreSQL from the sums its triggers keep (_counted_grants) instead of counting the rows."""
     now = now or timezone.now()
-    if purpose.legal_basis != LegalBasis.CONSENT:
+    if not purpose.needs_consent:
         return audience_queryset(purpose=purpose, channel=channel, now=now).count()
     if purpose.status != Purpose.Status.ACTIVE or not purpose.channels.filter(pk=channel.pk).exists():
         return 0
@@ -554,7 +554,7 @@ def audience_queryset(*, purpose: Purpose, channel: Channel, now: datetime | Non
         return Contact.objects.none()
     contacts = Contact.objects.filter(_has_address_on(channel), anonymised_at__isnull=True, restricted=False)
     states = ConsentState.objects.filter(contact=OuterRef("pk"), purpose=purpose, channel=channel)
-    if purpose.legal_basis == LegalBasis.CONSENT:
+    if purpose.needs_consent:
         contacts = contacts.filter(Exists(_current_grants(purpose=purpose, channel=channel, now=now).filter(
             contact=OuterRef("pk"))))
     else:
@@ -582,7 +582,7 @@ def _suppressed_contacts(purpose: Purpose, channel: Channel, addresses: dict[int
         entries.setdefault(digest, []).append((source, created_at))
     listed = {contact_id for contact_id, digest in digests.items() if digest in entries}
     granted_since: dict[int, datetime] = {}
-    if listed and purpose.legal_basis == LegalBasis.CONSENT:
+    if listed and purpose.needs_consent:
         granted_since = dict(ConsentState.objects.filter(contact_id__in=listed, purpose=purpose, channel=channel,
                                                          status=Action.GRANTED).values_list("contact_id", "since"))
     return {contact_id for contact_id in listed
@@ -735,7 +735,7 @@ def audience_copy_sql(*, purpose: Purpose, channel: Channel, fmt: str, now: date
             for index, column in enumerate(AUDIENCE_COLUMNS)) + " || '}'"
         # One column of JSON, which never holds a raw control character: COPY writes it as it is.
         options = r"FORMAT csv, DELIMITER E'\x01', QUOTE E'\x02'"
-    if purpose.legal_basis == LegalBasis.CONSENT:
+    if purpose.needs_consent:
         granted_since = (f"(SELECT s.since FROM {ConsentState._meta.db_table} s WHERE s.contact_id = c.id "
                          f"AND s.purpose_id = {int(purpose.pk)} AND s.channel_id = {int(channel.pk)} "
                          f"AND s.status = {lit(Action.GRANTED.value)})")

@@ -1378,7 +1378,7 @@ def unsubscribe(*, contact: Contact, purpose: Purpose, channel: Channel) -> Reco
     result = selectors.consent_check(contact=contact, purpose=purpose, channel=channel)
     if result.reason in (selectors.Reason.CHANNEL_NOT_ALLOWED, selectors.Reason.ANONYMISED):
         return None
-    if purpose.legal_basis == LegalBasis.CONSENT:
+    if purpose.needs_consent:
         if result.status not in (Action.GRANTED, Action.PENDING):
             return None
         action = Action.WITHDRAWN

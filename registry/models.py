@@ -354,6 +354,12 @@ LEGAL_BASIS_DPV = {
 }
 
 
+def legal_basis_needs_consent(legal_basis: str) -> bool:
+    """Whether reaching someone for a purpose on this basis needs their grant: consent, and a basis
+    not declared yet (then nobody is reachable, since a grant is recorded only on the consent basis)."""
+    return legal_basis in (LegalBasis.CONSENT, "")
+
+
 class Purpose(models.Model):
     """A purpose (finalité) of an activity. Its text shown to contacts is versioned."""
 
@@ -421,6 +427,10 @@ class Purpose(models.Model):
     @property
     def text(self) -> str:
         return self.text_en if (get_language() or "fr").startswith("en") else self.text_fr
+
+    @property
+    def needs_consent(self) -> bool:
+        return legal_basis_needs_consent(self.legal_basis)
 
     @property
     def legal_basis_dpv(self) -> str:

@@ -366,6 +366,25 @@ def test_the_periodic_jobs_end_the_consents_of_an_erased_contact_and_never_stop_
     assert ConsentState.objects.get(contact=other, channel=channels["email"]).status == "granted"
 
 
+def test_a_purpose_without_a_legal_basis_reaches_no_one(channels, categories):
+    """Undeclared is not opt-out: it used to answer "allowed" to everyone of the email channel."""
+    from tests.factories import PurposeFactory
+
+    undeclared = PurposeFactory(slug="undeclared", legal_basis="", direct_marketing=True,
+                                channels=[channels["email"], channels["postal"]])
+    contact = services.contact_create(email="x@example.org", address_line1="1 rue Haute", city="Lyon",
+                                      data_subject_categories=list(categories.values()))
+    for code in ("email", "postal"):
+        result = check(contact, undeclared, channels[code])
+        assert (result.allowed, result.reason, result.regime) == (False, "no_consent", "consent")
+        assert selectors.audience_count(purpose=undeclared, channel=channels[code]) == 0
+        assert not selectors.audience_queryset(purpose=undeclared, channel=channels[code]).exists()
+    with pytest.raises(ValidationError):  # and no grant can make it reachable before its basis is set
+        grant(contact, undeclared, channels["email"])
+    assert all(row.purpose != undeclared for row in selectors.preference_rows(contact=contact))
+    assert services.unsubscribe(contact=contact, purpose=undeclared, channel=channels["email"]) is None
+
+
 def test_opt_out_regime(postal_appeals, channels, categories):
     donor = services.contact_create(email="r@example.org", address_line1="1 rue A", postal_code="75001",
                                     city="Paris", data_subject_categories=[categories["donor"]])
