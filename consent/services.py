@@ -26,7 +26,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import override
 
-from registry.models import Channel, LegalBasis, Purpose
+from registry.models import Channel, LegalBasis, Purpose, PurposeVersion
 from registry.queries import in_values
 
 from . import ledger, selectors
@@ -306,9 +306,11 @@ def notice_for(*, text: str, language: str) -> Notice:
     return notice
 
 
-def purpose_notice_text(*, purpose: Purpose, language: str) -> str:
+def purpose_notice_text(*, purpose: Purpose, language: str, version: PurposeVersion | None = None) -> str:
+    """The purpose's name and text in ``language``: its current ones, or those of an earlier ``version``."""
+    shown = version or purpose
     with override(language):
-        return f"{purpose.name}\n\n{purpose.text}"
+        return f"{shown.name}\n\n{shown.text}"
 
 
 # Action.values and Method.values build their lists (labels included) on every access: ~8 µs an event.
@@ -411,8 +413,17 @@ class _WriteCache:
 
     def __init__(self, *, unlocked: bool = False) -> None:
         self.purpose_channels: dict[int, set[int]] = {}
+        self.purpose_versions: dict[int, list[PurposeVersion]] = {}
         self.notices: dict[tuple[str, str], Notice] = {}
         self.unlocked = unlocked
+
+    def versions(self, purpose: Purpose) -> list[PurposeVersion]:
+        """The purpose's versions, oldest first (for events dated in the past)."""
+        if purpose.pk not in self.purpose_versions:
+            if self.unlocked:
+                raise _NeedsLock
+            self.purpose_versions[purpose.pk] = list(purpose.versions.order_by("version"))
+        return self.purpose_versions[purpose.pk]
 
     def channel_ids(self, purpose: Purpose) -> set[int]:
         if purpose.pk not in self.purpose_channels:
@@ -579,6 +590,8 @@ def append_plan_read(*, requests: list[EventRequest], keys_unused: bool = False)
     cache = _WriteCache()
     for purpose in {request.purpose.pk: request.purpose for request in requests}.values():
         cache.channel_ids(purpose)
+        if purpose.version > 1:  # for the events dated before a change of its text (_version_shown)
+            cache.versions(purpose)
     cache.unlocked = True  # from here on, no query: a missing notice or channel list stops the plan
     wanted: set[tuple[str, str]] = set()
     seen: set[tuple] = set()
@@ -782,15 +795,17 @@ def _event_for(request: EventRequest, *, recorded_by, current, cache: _WriteCach
         except ValueError:
             return ValidationError({"evidence_ip": [_("Enter a valid IPv4 or IPv6 address.")]})
     language = request.language or contact.language or "fr"
+    shown = _version_shown(purpose=purpose, at=request.effective_at, cache=cache)
+    version = shown.version if shown is not None else purpose.version
     notice = None
     if request.notice_text is not None:
         notice = cache.notice(text=request.notice_text, language=language)
     elif action in (Action.PENDING, Action.GRANTED, Action.REFUSED):
-        # The purpose's own text, built once per purpose and language in this transaction.
+        # The purpose's own text (of the version shown), built once per version and language in this transaction.
         by_purpose = vars(cache).setdefault("purpose_notices", {})
-        key = (id(purpose), purpose.version, language)
+        key = (id(purpose), version, language)
         if key not in by_purpose:
-            by_purpose[key] = cache.notice(text=purpose_notice_text(purpose=purpose, language=language),
+            by_purpose[key] = cache.notice(text=purpose_notice_text(purpose=purpose, language=language, version=shown),
                                            language=language)
         notice = by_purpose[key]
 
@@ -804,7 +819,7 @@ def _event_for(request: EventRequest, *, recorded_by, current, cache: _WriteCach
         evidence_document.seek(0)
     user_agent = (request.evidence_user_agent or "")[:512]
     event = _new_event(
-        contact_id=contact.pk, purpose_id=purpose.pk, purpose_version=purpose.version, channel_id=channel.pk,
+        contact_id=contact.pk, purpose_id=purpose.pk, purpose_version=version, channel_id=channel.pk,
         action=action, method=request.method, effective_at=effective_at, recorded_at=now,
         notice_id=notice.pk if notice is not None else None, collection_form=request.collection_form,
         recorded_by_id=recorded_by.pk if recorded_by is not None else None,
@@ -818,6 +833,20 @@ def _event_for(request: EventRequest, *, recorded_by, current, cache: _WriteCach
     if evidence_document is not None:
         event.evidence_document.save(evidence_document.name, evidence_document, save=False)
     return event
+
+
+def _version_shown(*, purpose: Purpose, at: datetime | None, cache: _WriteCache) -> PurposeVersion | None:
+    """The earlier version of the purpose's text that an event dated ``at`` answered, when the text
+    changed materially after ``at`` (a paper form signed before the change: the event is stamped with
+    that version, so its grant lapses as the ones given then do); None: the current version. A
+    purpose never changed (version 1) needs no look-up."""
+    if at is None or purpose.version == 1:
+        return None
+    versions = cache.versions(purpose)
+    if not any(v.change_kind == PurposeVersion.ChangeKind.MATERIAL and v.created_at > at for v in versions):
+        return None
+    in_force = [v for v in versions if v.created_at <= at]
+    return in_force[-1] if in_force else versions[0]
 
 
 @functools.cache
@@ -1241,6 +1270,9 @@ def consent_confirm(*, pending_event_id: int, evidence_ip: str | None = None,
         raise ValidationError(_("Your details have been erased from our files, so this subscription can no longer "
                                 "be confirmed. Fill in the form again if you still wish to subscribe."),
                               code="contact_anonymised")
+    if pending.purpose_version < selectors.purpose_material_version(purpose=pending.purpose):
+        # The text asked about changed materially since: confirming would grant the new text unseen.
+        raise _terms_changed()
     from .emails import send_consent_receipts
 
     try:
@@ -1252,11 +1284,15 @@ def consent_confirm(*, pending_event_id: int, evidence_ip: str | None = None,
             evidence_ip=evidence_ip, evidence_user_agent=evidence_user_agent,
         ).event
     except ValidationError as exc:  # e.g. the purpose no longer uses this channel
-        raise ValidationError(_("The terms of this subscription have changed since you asked for it, so it can no "
-                                "longer be confirmed. Fill in the form again if you still wish to subscribe."),
-                              code="not_recordable") from exc
+        raise _terms_changed() from exc
     transaction.on_commit(lambda: send_consent_receipts(event_ids=[confirmed.pk]))
     return confirmed
+
+
+def _terms_changed() -> ValidationError:
+    return ValidationError(_("The terms of this subscription have changed since you asked for it, so it can no "
+                             "longer be confirmed. Fill in the form again if you still wish to subscribe."),
+                           code="not_recordable")
 
 
 def consent_expire_pending(*, now: datetime | None = None) -> int:

@@ -354,13 +354,26 @@ LEGAL_BASIS_DPV = {
 }
 
 
+class ShownText:
+    """A purpose's name and text, as shown to contacts, in the active language (French unless English):
+    the purpose's current ones, or those of one of its versions."""
+
+    @property
+    def name(self) -> str:
+        return self.name_en if (get_language() or "fr").startswith("en") else self.name_fr
+
+    @property
+    def text(self) -> str:
+        return self.text_en if (get_language() or "fr").startswith("en") else self.text_fr
+
+
 def legal_basis_needs_consent(legal_basis: str) -> bool:
     """Whether reaching someone for a purpose on this basis needs their grant: consent, and a basis
     not declared yet (then nobody is reachable, since a grant is recorded only on the consent basis)."""
     return legal_basis in (LegalBasis.CONSENT, "")
 
 
-class Purpose(models.Model):
+class Purpose(ShownText, models.Model):
     """A purpose (finalité) of an activity. Its text shown to contacts is versioned."""
 
     class RetentionStart(models.TextChoices):
@@ -421,14 +434,6 @@ class Purpose(models.Model):
         verbose_name_plural = _("purposes")
 
     @property
-    def name(self) -> str:
-        return self.name_en if (get_language() or "fr").startswith("en") else self.name_fr
-
-    @property
-    def text(self) -> str:
-        return self.text_en if (get_language() or "fr").startswith("en") else self.text_fr
-
-    @property
     def needs_consent(self) -> bool:
         return legal_basis_needs_consent(self.legal_basis)
 
@@ -440,7 +445,7 @@ class Purpose(models.Model):
         return self.name
 
 
-class PurposeVersion(models.Model):
+class PurposeVersion(ShownText, models.Model):
     """Every text a purpose has shown to contacts. Consent proofs point at one of these."""
 
     class ChangeKind(models.TextChoices):

@@ -193,6 +193,29 @@ def test_two_people_sharing_a_landline_each_get_their_consent(run_import, settin
 
 
 @pytest.mark.parametrize("batch_size", [500, 1])
+def test_consents_dated_before_a_material_change_lapse(run_import, settings, batch_size, newsletter, dpo_user):
+    """The file's grants, signed two months ago, answered the purpose's first text: stamped with version 1 and its text,
+    they do not count after the material change (version 2) made since."""
+    from consent.selectors import consent_check
+    from registry import services as registry_services
+
+    first_text = services.purpose_notice_text(purpose=newsletter, language="fr")
+    registry_services.purpose_update(purpose=newsletter, text_fr="Nouvelle finalité", change_kind="material",
+                                     user=dpo_user)
+    settings.CONSENT_IMPORT_BATCH_SIZE = batch_size
+    signed = (timezone.now() - timedelta(days=60)).strftime("%d/%m/%Y %H:%M")  # within the 24 months' validity
+    job = run_import(csv_bytes(
+        f"alice@example.org;;Alice;Martin;newsletter;email;granted;{signed};paper;Salon",
+        f"bob@example.org;06 12 34 56 78;Bob;Durand;newsletter;sms;granted;{signed};event;Forum"))
+    assert job.counts["written"] == 2
+    events = list(ConsentEvent.objects.select_related("notice", "contact", "channel").order_by("sequence"))
+    assert [(event.purpose_version, event.notice.text) for event in events] == [(1, first_text)] * 2
+    for event in events:
+        result = consent_check(contact=event.contact, purpose=newsletter, channel=event.channel)
+        assert (result.allowed, result.reason) == (False, "outdated_version")
+
+
+@pytest.mark.parametrize("batch_size", [500, 1])
 def test_a_number_the_file_gives_is_added_to_a_contact_without_one(run_import, settings, batch_size):
     """The line's SMS grant can reach the contact: the file's number fills the empty field (history
     kept), and a number the contact already has is not overwritten."""

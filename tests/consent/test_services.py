@@ -385,6 +385,41 @@ def test_a_purpose_without_a_legal_basis_reaches_no_one(channels, categories):
     assert services.unsubscribe(contact=contact, purpose=undeclared, channel=channels["email"]) is None
 
 
+def test_a_consent_dated_before_a_material_change_counts_as_given_to_the_earlier_text(newsletter, channels,
+                                                                                      dpo_user):
+    """A paper form signed before the text changed materially, recorded after: stamped with the version
+    then in force and its text, so it lapses like the grants given then (it used to count as a grant
+    of the new text)."""
+    first_text = services.purpose_notice_text(purpose=newsletter, language="fr")
+    registry_services.purpose_update(purpose=newsletter, text_fr="Nouvelle finalité", change_kind="material",
+                                     user=dpo_user)
+    newsletter.refresh_from_db()
+    late = services.contact_create(email="late@example.org")
+    paper = grant(late, newsletter, channels["email"], method="paper",
+                  effective_at=timezone.now() - timedelta(days=400))
+    assert (paper.purpose_version, paper.notice.text) == (1, first_text)
+    result = check(late, newsletter, channels["email"])
+    assert (result.allowed, result.status, result.reason) == (False, "lapsed", "outdated_version")
+    assert services.consent_lapse_outdated() == 1
+    today = grant(services.contact_create(email="today@example.org"), newsletter, channels["email"],
+                  method="paper", effective_at=timezone.now())
+    assert today.purpose_version == 2 and "Nouvelle finalité" in today.notice.text
+    assert check(today.contact, newsletter, channels["email"]).allowed
+
+
+def test_a_double_opt_in_asked_before_a_material_change_cannot_be_confirmed(newsletter, channels, dpo_user):
+    contact = services.contact_create(email="doi@example.org")
+    pending = services.consent_record(contact=contact, purpose=newsletter, channel=channels["email"],
+                                      action="pending", method="web_form").event
+    registry_services.purpose_update(purpose=newsletter, text_fr="Nouvelle finalité", change_kind="material",
+                                     user=dpo_user)
+    with pytest.raises(ValidationError) as excinfo:
+        services.consent_confirm(pending_event_id=pending.pk)
+    assert excinfo.value.code == "not_recordable"
+    assert not ConsentEvent.objects.filter(action="granted").exists()
+    assert not check(contact, newsletter, channels["email"]).allowed
+
+
 def test_opt_out_regime(postal_appeals, channels, categories):
     donor = services.contact_create(email="r@example.org", address_line1="1 rue A", postal_code="75001",
                                     city="Paris", data_subject_categories=[categories["donor"]])
