@@ -4,6 +4,7 @@ from django.db.models import Count, Q
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from simple_history.admin import SimpleHistoryAdmin
 
 from . import selectors, services
@@ -227,6 +228,16 @@ class ProcessingActivityAdmin(SimpleHistoryAdmin):
                 messages.warning(request, _("This activity is incomplete: %(problems)s.") % {
                     "problems": "; ".join(problems)})
         return super().change_view(request, object_id, form_url, extra_context)
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # After the purposes' inline forms, which would otherwise set them back to active.
+        retired = services.activity_retire_purposes(activity=form.instance)
+        if retired:
+            messages.info(request, ngettext(
+                "The activity is retired: so is its active purpose, whose consents will lapse.",
+                "The activity is retired: so are its %(count)d active purposes, whose consents will lapse.",
+                retired) % {"count": retired})
 
     def save_formset(self, request, form, formset, change):
         if formset.model is not Purpose:

@@ -280,8 +280,10 @@ ACTIVITY_M2M = ("data_subject_categories", "recipients", "processors", "security
 
 
 @transaction.atomic
+@transaction.atomic
 def activity_save(*, activity: ProcessingActivity | None = None, **fields: Any) -> ProcessingActivity:
-    """Create (``activity`` None) or change an activity; many-to-many fields are given as iterables."""
+    """Create (``activity`` None) or change an activity; many-to-many fields are given as iterables.
+    A retired activity retires its purposes (activity_retire_purposes)."""
     relations = {name: fields.pop(name) for name in ACTIVITY_M2M if name in fields}
     activity = activity or ProcessingActivity()
     for name, value in fields.items():
@@ -290,4 +292,19 @@ def activity_save(*, activity: ProcessingActivity | None = None, **fields: Any) 
     activity.save()
     for name, values in relations.items():
         getattr(activity, name).set(values)
+    activity_retire_purposes(activity=activity)
     return activity
+
+
+def activity_retire_purposes(*, activity: ProcessingActivity) -> int:
+    """When ``activity`` is retired, retire its purposes still active (each with its history row):
+    a processing that stopped reaches no one, and the lapse job ends its consents and tells the
+    contacts, as for a purpose retired on its own. Returns how many were retired."""
+    if activity.status != ProcessingActivity.Status.RETIRED:
+        return 0
+    retired = 0
+    for purpose in activity.purposes.filter(status=Purpose.Status.ACTIVE):
+        purpose.status = Purpose.Status.RETIRED
+        purpose.save(update_fields=["status"])
+        retired += 1
+    return retired

@@ -420,6 +420,17 @@ def test_a_double_opt_in_asked_before_a_material_change_cannot_be_confirmed(news
     assert not check(contact, newsletter, channels["email"]).allowed
 
 
+def test_a_retired_activity_ends_its_purposes_consents(newsletter, channels):
+    contact = services.contact_create(email="y@example.org")
+    grant(contact, newsletter, channels["email"])
+    registry_services.activity_save(activity=newsletter.activity, status="retired")
+    newsletter.refresh_from_db()
+    assert newsletter.status == "retired"
+    assert not check(contact, newsletter, channels["email"]).allowed
+    assert services.consent_lapse_outdated() == 1
+    assert ConsentState.objects.get(contact=contact).status == "lapsed"
+
+
 def test_opt_out_regime(postal_appeals, channels, categories):
     donor = services.contact_create(email="r@example.org", address_line1="1 rue A", postal_code="75001",
                                     city="Paris", data_subject_categories=[categories["donor"]])

@@ -61,6 +61,23 @@ def test_inline_text_change_needs_change_kind_then_bumps_version(client, dpo_use
     assert list(purpose.versions.values_list("version", flat=True)) == [2, 1]
 
 
+def test_retiring_an_activity_retires_its_purposes(client, dpo_user):
+    """Even when its purposes' inline rows still say active (the admin saves them after the activity)."""
+    purpose = PurposeFactory(slug="adhesion", legal_basis="contract", text_fr="Texte v1", text_en="Text v1",
+                             name_fr="Adhésion", name_en="Membership")
+    activity = purpose.activity
+    client.force_login(dpo_user)
+    url = reverse("admin:registry_processingactivity_change", args=[activity.pk])
+    row = {**PURPOSE_FIELDS, "id": purpose.pk, "activity": activity.pk, "retention_start": "last_contact"}
+    activity.status = "retired"
+    response = client.post(url, activity_post(activity, [row], initial=1), follow=True)
+    assert response.redirect_chain, response.context["errors"]
+    purpose.refresh_from_db()
+    assert purpose.status == "retired"
+    assert purpose.history.first().status == "retired"  # with its history row
+    assert any("retired" in str(m) or "retirée" in str(m) for m in response.context["messages"])
+
+
 def test_purpose_admin_page_changes_text_with_versions_listed(client, dpo_user):
     purpose = PurposeFactory(legal_basis="consent")
     email = channel("email")
