@@ -69,9 +69,13 @@ CONTACT_FIELDS = ("email", "phone", "first_name", "last_name", "address_line1", 
 # --- Contacts -----------------------------------------------------------------------------
 
 
-def _normalised(fields: dict[str, Any]) -> dict[str, Any]:
+def _normalised(fields: dict[str, Any], *, country: str = "") -> dict[str, Any]:
+    """The contact's fields in normal form; a national phone number is read in the contact's
+    ``country`` (ISO 3166 code), else in PHONE_DEFAULT_REGION."""
     errors: dict[str, list[str]] = {}
-    for name, normalise in (("email", normalise_email), ("phone", normalise_phone)):
+    normalisers = {"email": normalise_email,
+                   "phone": lambda value: normalise_phone(value, region=country.upper() or None)}
+    for name, normalise in normalisers.items():
         if name in fields:
             try:
                 fields[name] = normalise(fields[name] or "")
@@ -113,7 +117,8 @@ def contact_create(*, data_subject_categories: Iterable | None = None, **fields:
     unknown = set(fields) - set(CONTACT_FIELDS)
     if unknown:
         raise TypeError(f"unknown contact fields: {', '.join(sorted(unknown))}")
-    return _save_contact(Contact(**_normalised(dict(fields))), data_subject_categories)
+    return _save_contact(Contact(**_normalised(dict(fields), country=fields.get("country") or "")),
+                         data_subject_categories)
 
 
 @transaction.atomic
@@ -123,7 +128,7 @@ def contact_update(*, contact: Contact, data_subject_categories: Iterable | None
         raise TypeError(f"unknown contact fields: {', '.join(sorted(unknown))}")
     if contact.anonymised_at:
         raise ValidationError(_("This contact was anonymised and can no longer be changed."))
-    for name, value in _normalised(dict(fields)).items():
+    for name, value in _normalised(dict(fields), country=fields.get("country", contact.country) or "").items():
         setattr(contact, name, value)
     return _save_contact(contact, data_subject_categories)
 

@@ -431,6 +431,17 @@ def test_a_retired_activity_ends_its_purposes_consents(newsletter, channels):
     assert ConsentState.objects.get(contact=contact).status == "lapsed"
 
 
+def test_a_national_phone_number_is_read_in_the_contact_country():
+    belgian = services.contact_create(email="be@example.org", phone="0470 12 34 56", country="BE")
+    assert belgian.phone == "+32470123456"  # not the French landline +33470123456
+    reunion = services.contact_create(email="re@example.org", phone="0692 12 34 56", country="RE")
+    assert reunion.phone == "+262692123456"
+    assert services.contact_create(email="fr@example.org", phone="06 12 34 56 78").phone == "+33612345678"
+    moved = services.contact_update(contact=belgian, country="FR", phone="06 12 34 56 79")
+    assert moved.phone == "+33612345679"
+    assert services.contact_update(contact=reunion, phone="0692 12 34 57").phone == "+262692123457"
+
+
 def test_opt_out_regime(postal_appeals, channels, categories):
     donor = services.contact_create(email="r@example.org", address_line1="1 rue A", postal_code="75001",
                                     city="Paris", data_subject_categories=[categories["donor"]])
