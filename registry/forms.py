@@ -46,7 +46,7 @@ class PurposeAdminForm(forms.ModelForm):
         if channels is not None and categories is not None:
             for field, messages in services.purpose_channel_rule_errors(
                 legal_basis=self.instance.legal_basis, direct_marketing=self.instance.direct_marketing,
-                channel_codes=[c.code for c in channels], category_codes=[c.code for c in categories],
+                channels=channels, category_codes=[c.code for c in categories],
             ).items():
                 for message in messages:
                     self.add_error(field, message)

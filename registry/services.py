@@ -15,7 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .job_kinds import handler_for
-from .models import Job, ProcessingActivity, Purpose, PurposeVersion
+from .models import Channel, Job, ProcessingActivity, Purpose, PurposeVersion
 
 logger = logging.getLogger(__name__)
 
@@ -82,45 +82,42 @@ def purpose_rule_errors(*, purpose: Purpose) -> dict[str, list[str]]:
     return errors
 
 
-# Prospecting without prior consent (opt-out) is lawful on these channels only for these people:
-# email and SMS, customers about analogous products (soft opt-in) and professionals about their
-# profession (CPCE L.34-5); phone, since 11 August 2026, no consumer but existing customers
-# under a current contract (Code de la consommation L.223-1). Postal prospecting stays opt-out.
-OPT_OUT_AUDIENCES = {
-    "email": {"customer", "professional_contact"},
-    "sms": {"customer", "professional_contact"},
-    "phone": {"customer", "professional_contact"},
-}
+# Prospecting without prior consent (opt-out) is lawful only for these people: on an electronic
+# channel (email, SMS, push: Channel.electronic), customers about analogous products (soft opt-in)
+# and professionals about their profession (CPCE L.34-5); by phone, since 11 August 2026, no
+# consumer but existing customers (Code de la consommation L.223-1). Postal prospecting stays opt-out.
+OPT_OUT_AUDIENCE = {"customer", "professional_contact"}
+PHONE = "phone"
 
 
-def purpose_channel_rule_errors(*, legal_basis: str, direct_marketing: bool, channel_codes: Iterable[str],
+def purpose_channel_rule_errors(*, legal_basis: str, direct_marketing: bool, channels: Iterable[Channel],
                                 category_codes: Iterable[str]) -> dict[str, list[str]]:
     """The French prospecting rules on an opt-out (non-consent) marketing purpose."""
     if legal_basis in ("", "consent") or not direct_marketing:
         return {}
     categories = set(category_codes)
+    if categories and categories <= OPT_OUT_AUDIENCE:
+        return {}
     errors = []
-    for code in sorted(set(channel_codes) & set(OPT_OUT_AUDIENCES)):
-        allowed = OPT_OUT_AUDIENCES[code]
-        if not categories or not categories <= allowed:
-            if code == "phone":
-                errors.append(_("Phone prospecting of consumers needs their prior consent since 11 August 2026 "
-                                "(Code de la consommation L.223-1): limit this purpose to existing customers or "
-                                "professional contacts, or base it on consent."))
-            else:
-                errors.append(_("Prospecting by %(channel)s needs prior consent (CPCE L.34-5), unless the purpose "
-                                "is limited to existing customers (analogous products) or professional contacts: "
-                                "limit its data-subject categories or base it on consent.") % {"channel": code})
+    for channel in sorted(channels, key=lambda channel: channel.code):
+        if channel.code == PHONE:
+            errors.append(_("Phone prospecting of consumers needs their prior consent since 11 August 2026 "
+                            "(Code de la consommation L.223-1): limit this purpose to existing customers or "
+                            "professional contacts, or base it on consent."))
+        elif channel.electronic:
+            errors.append(_("Prospecting by %(channel)s needs prior consent (CPCE L.34-5), unless the purpose "
+                            "is limited to existing customers (analogous products) or professional contacts: "
+                            "limit its data-subject categories or base it on consent.") % {"channel": channel.code})
     return {"channels": errors} if errors else {}
 
 
 def _check_channel_rules(purpose: Purpose, channels: Iterable | None, categories: Iterable | None) -> None:
-    channel_codes = [c.code for c in channels] if channels is not None else (
-        list(purpose.channels.values_list("code", flat=True)) if purpose.pk else [])
+    if channels is None:
+        channels = list(purpose.channels.all()) if purpose.pk else []
     category_codes = [c.code for c in categories] if categories is not None else (
         list(purpose.data_subject_categories.values_list("code", flat=True)) if purpose.pk else [])
     errors = purpose_channel_rule_errors(legal_basis=purpose.legal_basis, direct_marketing=purpose.direct_marketing,
-                                         channel_codes=channel_codes, category_codes=category_codes)
+                                         channels=channels, category_codes=category_codes)
     if errors:
         raise ValidationError(errors)
 

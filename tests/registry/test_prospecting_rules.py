@@ -16,14 +16,14 @@ def opt_out(channel_codes, category_codes, **extra):
                           **extra)
 
 
-@pytest.mark.parametrize("channel", ["email", "sms", "phone"])
+@pytest.mark.parametrize("channel", ["email", "sms", "phone", "push"])
 def test_opt_out_prospecting_of_prospects_is_refused(reference_data, channel):
     with pytest.raises(ValidationError) as excinfo:
         opt_out([channel], ["prospect"])
     assert "channels" in excinfo.value.message_dict
 
 
-@pytest.mark.parametrize("channel", ["email", "sms"])
+@pytest.mark.parametrize("channel", ["email", "sms", "push"])
 def test_soft_opt_in_to_customers_and_professionals_is_accepted(reference_data, channel):
     assert opt_out([channel], ["customer"]).pk
     assert opt_out([channel], ["professional_contact"]).pk
