@@ -16,9 +16,9 @@ from registry.api.prototype_fields import PrototypeFieldsMixin
 from registry.models import Channel, DataSubjectCategory, Purpose, PurposeVersion
 
 from .. import ledger, selectors
-from ..models import Action, ConsentEvent, Contact, Method
-from ..services import CLIENT_ACTION_CHOICES, CLIENT_METHOD_CHOICES
+from ..models import ConsentEvent, Contact
 from ..normalise import normalise_email, normalise_phone
+from ..services import CLIENT_ACTION_CHOICES, CLIENT_METHOD_CHOICES
 
 IDENTIFIERS = ("contact_id", "email", "phone", "external_ref")
 # Codes only, as the register API has them: one "Language" enum in the OpenAPI schema.
