@@ -1167,6 +1167,8 @@ class FormOutcome:
     granted: list[ConsentEvent]
     pending: list[ConsentEvent]
     objected: list[ConsentEvent]
+    # Double opt-in boxes whose consent was already given: nothing recorded, the preference link sent.
+    already_given: list[CollectionFormItem] = field(default_factory=list)
 
 
 def _form_missing_addresses(*, items: list[CollectionFormItem], contact_fields: dict[str, Any]) -> dict[str, list]:
@@ -1206,7 +1208,7 @@ def form_submit(
     A ticked consent box on the email channel of a double opt-in form stays ``pending`` until the
     person confirms from the emailed link; a ticked box of an opt-out purpose records the objection
     offered at collection (soft opt-in). Unticked boxes record nothing."""
-    from .emails import send_consent_receipts, send_double_opt_in
+    from . import tasks
     from .notices import form_notice_text
 
     if not form.active:
@@ -1236,6 +1238,8 @@ def form_submit(
         if purpose.legal_basis != LegalBasis.CONSENT:
             action, bucket = Action.OBJECTED, outcome.objected
         elif channel.code == "email" and form.double_opt_in:
+            if _double_opt_in_already_asked(contact=contact, item=item, outcome=outcome):
+                continue
             action, bucket = Action.PENDING, outcome.pending
         else:
             action, bucket = Action.GRANTED, outcome.granted
@@ -1245,11 +1249,49 @@ def form_submit(
         evidence["evidence_document"] = None  # one scan, kept on the first event of the submission
         bucket.append(recorded.event)
         if action == Action.PENDING:
-            transaction.on_commit(lambda event_id=recorded.event.pk: send_double_opt_in(event_id=event_id))
+            after_commit(tasks.send_double_opt_in, recorded.event.pk)
     if outcome.granted:
-        granted_ids = [event.pk for event in outcome.granted]
-        transaction.on_commit(lambda: send_consent_receipts(event_ids=granted_ids))
+        after_commit(tasks.send_consent_receipts, [event.pk for event in outcome.granted])
     return outcome
+
+
+def _double_opt_in_already_asked(*, contact: Contact, item: CollectionFormItem, outcome: FormOutcome) -> bool:
+    """A double opt-in box ticked again, by the person or by anyone who types their address: an
+    unconfirmed request never replaces a consent already given, nor stacks a second pending one
+    (whose link would make the first email's link say "nothing to confirm"). Still pending, with
+    a day of its confirmation window left: the same confirmation link is sent again. Already given:
+    the person gets their preference-centre link instead. Either way the page says, as for a new
+    request, that an email was sent."""
+    from django.conf import settings
+
+    from . import tasks
+
+    state = ConsentState.objects.filter(contact=contact, purpose=item.purpose, channel=item.channel).first()
+    status = selectors.consent_check(contact=contact, purpose=item.purpose, channel=item.channel).status
+    window_left = timezone.now() - timedelta(days=settings.DOUBLE_OPT_IN_DAYS - 1)
+    if status == Action.PENDING and state is not None and state.since >= window_left:
+        outcome.pending.append(ConsentEvent.objects.get(pk=state.last_event_id))
+        after_commit(tasks.send_double_opt_in, state.last_event_id)
+        return True
+    if status == Action.GRANTED:
+        if not outcome.already_given:  # one link for the whole submission
+            after_commit(tasks.send_preference_link, contact.pk)
+        outcome.already_given.append(item)
+        return True
+    return False
+
+
+def after_commit(task, *args: Any) -> None:
+    """Enqueue ``task`` (an email to the person) once the transaction commits. Their consent is
+    recorded by then: a broker that is down, or in the embedded default (tasks run eagerly) a mail
+    server that refuses, is logged, never an error page for them."""
+    def enqueue() -> None:
+        try:
+            task.delay(*args)
+        except Exception:  # noqa: BLE001 - logged; the consent itself is committed
+            logger.exception("could not send %s%r", task.name, args)
+
+    transaction.on_commit(enqueue)
 
 
 @transaction.atomic
@@ -1278,7 +1320,7 @@ def consent_confirm(*, pending_event_id: int, evidence_ip: str | None = None,
     if pending.purpose_version < selectors.purpose_material_version(purpose=pending.purpose):
         # The text asked about changed materially since: confirming would grant the new text unseen.
         raise _terms_changed()
-    from .emails import send_consent_receipts
+    from . import tasks
 
     try:
         confirmed = consent_record(
@@ -1290,7 +1332,7 @@ def consent_confirm(*, pending_event_id: int, evidence_ip: str | None = None,
         ).event
     except ValidationError as exc:  # e.g. the purpose no longer uses this channel
         raise _terms_changed() from exc
-    transaction.on_commit(lambda: send_consent_receipts(event_ids=[confirmed.pk]))
+    after_commit(tasks.send_consent_receipts, [confirmed.pk])
     return confirmed
 
 
@@ -1397,7 +1439,7 @@ def preference_link_request(*, email: str) -> None:
     except ValidationError:
         return
     if contact is not None and not contact.anonymised_at:
-        transaction.on_commit(lambda: send_preference_link.delay(contact.pk))
+        after_commit(send_preference_link, contact.pk)
 
 
 def preference_change(*, contact: Contact, purpose: Purpose, channel: Channel, choice: str, language: str,

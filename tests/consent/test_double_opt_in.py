@@ -197,3 +197,50 @@ def test_confirming_for_an_erased_contact_says_why(client, signup, django_captur
     assert 'data-reason="contact_anonymised"' in page and "erased from our files" in page
     assert not ConsentEvent.objects.filter(action="granted").exists()
     assert client.get(link).status_code == 200  # GET still only asks; nothing is recorded by opening it
+
+
+def test_ticking_again_never_replaces_a_given_consent_nor_stacks_a_second_pending(client, signup,
+                                                                                 django_capture_on_commit_callbacks):
+    """Anyone may type an address: an unconfirmed request must not undo its owner's consent. A person who
+    submits twice gets the same link again, which still confirms."""
+    form, box = signup
+    first_link = submit(client, "signup", box, "twice@example.org", django_capture_on_commit_callbacks)
+    mails = len(mail.outbox)
+    again_link = submit(client, "signup", box, "twice@example.org", django_capture_on_commit_callbacks)
+    contact = Contact.objects.get(email="twice@example.org")
+    assert list(ConsentEvent.objects.filter(contact=contact).values_list("action", flat=True)) == ["pending"]
+    assert len(mail.outbox) == mails + 1 and again_link.rsplit("/", 2)[0] == first_link.rsplit("/", 2)[0]
+    with django_capture_on_commit_callbacks(execute=True):
+        assert "confirmed" in client.post(first_link).content.decode()
+    purpose, channel = box.purpose, box.channel
+    assert selectors.consent_check(contact=contact, purpose=purpose, channel=channel).allowed
+
+    mails = len(mail.outbox)
+    link = submit(client, "signup", box, "twice@example.org", django_capture_on_commit_callbacks)
+    assert len(mail.outbox) == mails + 1 and "/preferences/" in link  # the preference link, not a new pending
+    assert list(ConsentEvent.objects.filter(contact=contact).values_list("action", flat=True)) == [
+        "pending", "granted"]
+    assert selectors.consent_check(contact=contact, purpose=purpose, channel=channel).allowed
+    services.consent_expire_pending(now=after_expiry())
+    assert selectors.consent_check(contact=contact, purpose=purpose, channel=channel).allowed
+
+
+def test_a_mail_server_that_refuses_never_turns_a_recorded_consent_into_an_error_page(
+        client, signup, settings, django_capture_on_commit_callbacks, caplog):
+    settings.EMAIL_BACKEND = "tests.consent.test_double_opt_in.RefusingBackend"
+    form, box = signup
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/forms/signup/", {"email": "down@example.org", f"box_{box.pk}": "on"})
+    assert response.status_code == 200 and "check-mailbox" in response.content.decode()
+    assert ConsentEvent.objects.filter(contact__email="down@example.org", action="pending").exists()
+    assert "could not send consent.tasks.send_double_opt_in" in caplog.text
+
+
+class RefusingBackend:
+    def __init__(self, *args, **kwargs):
+        pass
+
+    def send_messages(self, messages):
+        import smtplib
+
+        raise smtplib.SMTPServerDisconnected("the mail server is down")
