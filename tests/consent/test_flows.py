@@ -163,6 +163,22 @@ def test_preference_centre_changes_each_choice_with_one_click(client, newsletter
     assert client.get("/preferences/forged/").status_code == 400
 
 
+def test_a_preference_click_sent_twice_records_one_event(client, newsletter, channels):
+    from consent.emails import preference_centre_url
+
+    contact = services.contact_create(email="twice-click@example.org")
+    services.consent_record(contact=contact, purpose=newsletter, channel=channels["email"], action="granted",
+                            method="web_form")
+    url = path_of(preference_centre_url(contact=contact))
+    for _click in range(2):
+        response = client.post(url, {"purpose": newsletter.pk, "channel": channels["email"].pk, "choice": "withdraw"})
+        assert response.status_code == 302
+    assert list(ConsentEvent.objects.filter(contact=contact).values_list("action", "method")) == [
+        ("granted", "web_form"), ("withdrawn", "preference_centre")]
+    assert services.preference_change(contact=contact, purpose=newsletter, channel=channels["email"],
+                                      choice="withdraw", language="fr") is None
+
+
 def test_one_click_unsubscribe_rfc8058(client, newsletter, channels):
     contact = services.contact_create(email="unsub@example.org")
     services.consent_record(contact=contact, purpose=newsletter, channel=channels["email"], action="granted",
