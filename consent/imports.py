@@ -37,6 +37,7 @@ from registry.job_kinds import ProgressReporter, job_handler
 from registry.models import Channel, Job, LegalBasis, Purpose
 from registry.queries import in_values
 
+from . import selectors
 from .models import Action, ConsentEvent, Method
 from .normalise import normalise_email, normalise_phone
 from .services import CLOCK_TOLERANCE, EARLIEST_EFFECTIVE_AT
@@ -380,10 +381,10 @@ class _Batch:
         self.by_email: dict[str, Contact] = (
             {contact.email: contact for contact in Contact.objects.filter(in_values("email", emails)).exclude(email="")}
             if emails else {})
-        self.by_phone: dict[str, Contact] = {}
+        self.by_phone: dict[str, list[Contact]] = {}  # the holders of each phone, oldest first
         if phones:
-            for contact in Contact.objects.filter(in_values("phone", phones)).order_by("pk"):  # the oldest per phone
-                self.by_phone.setdefault(contact.phone, contact)
+            for contact in Contact.objects.filter(in_values("phone", phones)).order_by("pk"):
+                self.by_phone.setdefault(contact.phone, []).append(contact)
         self.new_contacts: list[Contact] = []
         # Existing contacts given addresses they lacked (add): contact id -> (contact, those fields).
         self.filled: dict[int, tuple[Contact, dict[str, str]]] = {}
@@ -393,8 +394,11 @@ class _Batch:
     def add(self, *, job: Job, row: ImportRow, file_name: str) -> None:
         from . import services
 
-        # As contact_get_or_create: by phone only for a line without an email (a phone is shared).
-        contact = self.by_email.get(row.email) if row.email else self.by_phone.get(row.phone)
+        # As contact_get_or_create: by phone only for a line without an email (a phone is shared), the
+        # oldest holder whose names the line does not contradict.
+        contact = self.by_email.get(row.email) if row.email else next(
+            (held for held in self.by_phone.get(row.phone, ())
+             if selectors.names_agree(held, first_name=row.first_name, last_name=row.last_name)), None)
         if contact is not None and (missing := _missing_addresses(contact, row)):
             vars(contact).update(missing)  # saved by write(), before the events; read by the plan meanwhile
             self.filled.setdefault(contact.pk, (contact, {}))[1].update(missing)
@@ -407,7 +411,7 @@ class _Batch:
             if row.email:
                 self.by_email[row.email] = contact
             if row.phone:
-                self.by_phone.setdefault(row.phone, contact)
+                self.by_phone.setdefault(row.phone, []).append(contact)
         self.requests.append(_event_request(job=job, row=row, file_name=file_name, contact=contact))
 
     def read_ahead(self) -> None:

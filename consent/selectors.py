@@ -64,6 +64,22 @@ def contact_find(*, contact_id: int | None = None, email: str = "", phone: str =
     return None
 
 
+def contact_find_by_phone(*, phone: str, first_name: str = "", last_name: str = "") -> Contact | None:
+    """The oldest contact holding this phone whose names do not contradict the ones given: two people
+    sharing a landline (a family, colleagues) are told apart by their names, so one never records
+    consent on the other's contact. Without names, the oldest holder (as contact_find)."""
+    for contact in Contact.objects.filter(phone=normalise_phone(phone)).order_by("pk"):
+        if names_agree(contact, first_name=first_name, last_name=last_name):
+            return contact
+    return None
+
+
+def names_agree(contact: Contact, *, first_name: str, last_name: str) -> bool:
+    """No name given contradicts the contact's (an empty name, on either side, says nothing)."""
+    return all(not given.strip() or not held.strip() or given.strip().casefold() == held.strip().casefold()
+               for given, held in ((first_name or "", contact.first_name), (last_name or "", contact.last_name)))
+
+
 def contact_duplicate_candidates(*, contact: Contact) -> list[Contact]:
     """Other contacts holding the same phone number (landlines are shared: a candidate, not an error)."""
     if not contact.phone:

@@ -136,14 +136,16 @@ def contact_update(*, contact: Contact, data_subject_categories: Iterable | None
 @transaction.atomic
 def contact_get_or_create(*, email: str = "", phone: str = "", external_ref: str = "",
                           **defaults: Any) -> tuple[Contact, bool]:
-    """Find by email, then external reference, and by phone only when neither is given; create when
-    none matches. A phone is shared (a landline, a family mobile): a new email with a phone already
-    on file is another person, whose new contact is a duplicate candidate of the first, never the
-    first contact itself.
+    """Find by email, then external reference, and by phone only when neither is given (the oldest
+    holder whose names do not contradict the given ones); create when none matches. A phone is
+    shared (a landline, a family mobile): a new email, or other names, with a phone already on file
+    is another person, whose new contact is a duplicate candidate of the first, never the first
+    contact itself.
 
     When another request creates the same contact between the look-up and the insert, the
     contact it created is returned (the insert fails in its own savepoint, then we read again)."""
-    found = _contact_lookup(email=email, phone=phone, external_ref=external_ref)
+    names = {name: defaults.get(name) or "" for name in ("first_name", "last_name")}
+    found = _contact_lookup(email=email, phone=phone, external_ref=external_ref, **names)
     if found is not None:
         return found, False
     try:
@@ -151,22 +153,22 @@ def contact_get_or_create(*, email: str = "", phone: str = "", external_ref: str
             return contact_create(email=email, phone=phone, external_ref=external_ref, **defaults), True
     except ValidationError:
         # A unique email or external reference taken meanwhile; any other error finds nothing here.
-        found = _contact_lookup(email=email, phone=phone, external_ref=external_ref)
+        found = _contact_lookup(email=email, phone=phone, external_ref=external_ref, **names)
         if found is None:
             raise
         return found, False
 
 
-def _contact_lookup(*, email: str, phone: str, external_ref: str) -> Contact | None:
-    lookups = [{"email": email}, {"external_ref": external_ref}]
-    if not email and not external_ref:
-        lookups.append({"phone": phone})  # the oldest contact with it (selectors.contact_find)
-    for lookup in lookups:
+def _contact_lookup(*, email: str, phone: str, external_ref: str, first_name: str = "",
+                    last_name: str = "") -> Contact | None:
+    for lookup in ({"email": email}, {"external_ref": external_ref}):
         value = next(iter(lookup.values()))
         if value:
             found = selectors.contact_find(**lookup)
             if found is not None:
                 return found
+    if phone and not email and not external_ref:
+        return selectors.contact_find_by_phone(phone=phone, first_name=first_name, last_name=last_name)
     return None
 
 
@@ -1219,6 +1221,8 @@ def form_submit(
             "with a parent's (loi Informatique et Libertés, art. 45). Ask a parent to fill in the form with you."
         )]})
     items = list(chosen)
+    if not items:  # nothing to record: the person's details are not kept for no purpose either
+        raise ValidationError(_("Tick at least one box: nothing was recorded, and your details were not kept."))
     foreign = [item for item in items if item.form_id != form.pk]
     if foreign:
         raise ValidationError({"choices": [_("A box does not belong to this form.")]})

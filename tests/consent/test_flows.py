@@ -151,16 +151,38 @@ def test_preference_centre_changes_each_choice_with_one_click(client, newsletter
     # A grant here records the purpose's name and text as the notice shown: the page shows both.
     notice = services.purpose_notice_text(purpose=newsletter, language="fr")
     assert all(escape(part) in page for part in notice.split("\n\n"))
-    client.post(url, {"purpose": newsletter.pk, "channel": channels["email"].pk, "choice": "grant"})
-    client.post(url, {"purpose": newsletter.pk, "channel": channels["email"].pk, "choice": "withdraw"})
+    for choice in ("withdraw", "grant", "withdraw"):
+        client.post(url, {"purpose": newsletter.pk, "channel": channels["email"].pk, "choice": choice})
     client.post(url, {"purpose": postal_appeals.pk, "channel": channels["postal"].pk, "choice": "object"})
     assert selectors.consent_check(contact=contact, purpose=newsletter, channel=channels["email"]).reason == "withdrawn"
     assert selectors.consent_check(contact=contact, purpose=postal_appeals,
                                    channel=channels["postal"]).reason == "objected"
     assert list(ConsentEvent.objects.filter(method="preference_centre").values_list("action", flat=True)) == [
-        "granted", "withdrawn", "objected"]
+        "withdrawn", "granted", "withdrawn", "objected"]
     assert ConsentEvent.objects.get(method="preference_centre", action="granted").notice.text == notice
     assert client.get("/preferences/forged/").status_code == 400
+
+
+def test_a_phone_only_form_with_other_names_never_lands_on_the_phone_holder(client, channels, newsletter):
+    form = CollectionForm.objects.create(slug="join", name="Join", public=True)
+    box = CollectionFormItem.objects.create(form=form, purpose=newsletter, channel=channels["sms"])
+    alice = services.contact_create(email="alice@example.org", phone="01 45 67 89 01", first_name="Alice")
+    response = client.post("/forms/join/", {"phone": "01 45 67 89 01", "first_name": "Bob", "last_name": "Martin",
+                                            f"box_{box.pk}": "on"})
+    assert response.status_code == 200
+    bob = Contact.objects.get(first_name="Bob")
+    assert bob != alice and bob.phone == alice.phone
+    assert not ConsentEvent.objects.filter(contact=alice).exists()
+    assert ConsentEvent.objects.get(contact=bob).action == "granted"
+
+
+def test_a_form_with_no_box_ticked_keeps_nothing(client, channels, newsletter):
+    form = CollectionForm.objects.create(slug="empty", name="Empty", public=True)
+    CollectionFormItem.objects.create(form=form, purpose=newsletter, channel=channels["email"])
+    response = client.post("/forms/empty/", {"email": "nobox@example.org", "first_name": "Nina"})
+    assert response.status_code == 200
+    assert "Cochez au moins une case" in response.content.decode()
+    assert not Contact.objects.exists() and not ConsentEvent.objects.exists()
 
 
 def test_a_preference_click_sent_twice_records_one_event(client, newsletter, channels):

@@ -193,6 +193,22 @@ def test_two_people_sharing_a_landline_each_get_their_consent(run_import, settin
 
 
 @pytest.mark.parametrize("batch_size", [500, 1])
+def test_a_line_with_a_shared_phone_and_other_names_is_another_person(run_import, settings, batch_size):
+    """Without an email, the phone finds its holder only if the line's names do not contradict hers."""
+    settings.CONSENT_IMPORT_BATCH_SIZE = batch_size
+    alice = ContactFactory(email="alice@example.org", phone="01 45 00 00 00", first_name="Alice", last_name="Martin")
+    job = run_import(csv_bytes(
+        ";01 45 00 00 00;Bob;Martin;newsletter;sms;granted;2024-03-02;phone;Appel",
+        ";01 45 00 00 00;alice;;newsletter;sms;granted;2024-03-03;phone;Appel",
+        ";01 45 00 00 00;Bob;Martin;newsletter;sms;refused;2024-03-04;phone;Appel"))
+    assert job.counts["written"] == 3
+    bob = Contact.objects.exclude(pk=alice.pk).get()
+    assert (bob.first_name, bob.email) == ("Bob", "")
+    assert list(ConsentEvent.objects.order_by("sequence").values_list("contact_id", flat=True)) == [
+        bob.pk, alice.pk, bob.pk]
+
+
+@pytest.mark.parametrize("batch_size", [500, 1])
 def test_consents_dated_before_a_material_change_lapse(run_import, settings, batch_size, newsletter, dpo_user):
     """The file's grants, signed two months ago, answered the purpose's first text: stamped with version 1 and its text,
     they do not count after the material change (version 2) made since."""
