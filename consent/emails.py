@@ -30,7 +30,7 @@ def preference_centre_url(*, contact: Contact) -> str:
 
 
 def confirmation_url(*, event: ConsentEvent) -> str:
-    return public_url(_localised_path(event.contact.language, "consent:confirm",
+    return public_url(_localised_path(_shown_language(event), "consent:confirm",
                                       tokens.confirm_token(event_id=event.pk)))
 
 
@@ -54,18 +54,24 @@ def unsubscribe_url_parts_by_language() -> dict[str, tuple[str, str]]:
     return {code: unsubscribe_url_parts(language=code) for code, _name in settings.LANGUAGES}
 
 
-def _send(*, contact: Contact, subject: str, template: str, context: dict) -> None:
-    with override(contact.language):
+def _send(*, contact: Contact, subject: str, template: str, context: dict, language: str | None = None) -> None:
+    with override(language or contact.language):
         body = render_to_string(template, {"contact": contact, **context})
         message = EmailMessage(subject=str(_(subject)), body=body, to=[contact.email])
     message.send()
 
 
+def _shown_language(event: ConsentEvent) -> str:
+    """The language of the notice the person was shown (the form's page), else the contact's."""
+    return event.notice.language if event.notice_id else event.contact.language
+
+
 def send_double_opt_in(*, event_id: int) -> None:
-    event = ConsentEvent.objects.select_related("contact", "purpose", "channel").get(pk=event_id)
-    with override(event.contact.language):
+    event = ConsentEvent.objects.select_related("contact", "purpose", "channel", "notice").get(pk=event_id)
+    language = _shown_language(event)
+    with override(language):
         _send(contact=event.contact, subject=gettext_noop("Please confirm your subscription"),
-              template="emails/double_opt_in.txt",
+              template="emails/double_opt_in.txt", language=language,
               context={"purpose": event.purpose, "url": confirmation_url(event=event),
                        "days": settings.DOUBLE_OPT_IN_DAYS})
 
@@ -89,16 +95,17 @@ def send_consent_receipts(*, event_ids: list[int]) -> None:
     """The person's receipts (PDF) for consent given through a form, with their preference-centre link."""
     from .receipts import receipt_pdf
 
-    events = list(ConsentEvent.objects.select_related("contact", "purpose", "channel").filter(pk__in=event_ids)
-                  .order_by("sequence"))
+    events = list(ConsentEvent.objects.select_related("contact", "purpose", "channel", "notice")
+                  .filter(pk__in=event_ids).order_by("sequence"))
     if not events or not events[0].contact.email:
         return
     contact = events[0].contact
-    with override(contact.language):
+    language = _shown_language(events[0])
+    with override(language):
         body = render_to_string("emails/consent_receipt.txt", {
             "contact": contact, "events": events, "url": preference_centre_url(contact=contact)})
         message = EmailMessage(subject=str(_("Your consent receipt")), body=body, to=[contact.email])
         for event in events:
             message.attach(f"consent-receipt-{event.sequence}.pdf",
-                           receipt_pdf(event=event, language=contact.language), "application/pdf")
+                           receipt_pdf(event=event, language=language), "application/pdf")
     message.send()

@@ -244,3 +244,16 @@ class RefusingBackend:
         import smtplib
 
         raise smtplib.SMTPServerDisconnected("the mail server is down")
+
+
+def test_the_confirmation_email_speaks_the_language_of_the_form_page(client, signup,
+                                                                    django_capture_on_commit_callbacks):
+    """A contact on file in French who fills in the English page gets the English email and link."""
+    form, box = signup
+    Contact.objects.create(email="bilingual@example.org", language="fr")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/en/forms/signup/", {"email": "bilingual@example.org", f"box_{box.pk}": "on"})
+    assert response.status_code == 200
+    message = mail.outbox[-1]
+    assert message.subject == "Please confirm your subscription"
+    assert "/en/" in re.search(r"https?://\S+", message.body).group(0)
