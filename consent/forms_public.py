@@ -2,7 +2,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from .models import CollectionForm, Method
+from .models import EVIDENCE_NOTE_MAX_LENGTH, CollectionForm, Method
 
 STAFF_METHODS = [
     (Method.STAFF_FORM, _("At the desk")),
@@ -37,6 +37,7 @@ class CollectionSubmissionForm(forms.Form):
             self.fields["method"] = forms.ChoiceField(label=_("How was consent given?"), choices=STAFF_METHODS)
             self.fields["evidence_document"] = forms.FileField(label=_("Scanned paper form"), required=False)
             self.fields["evidence_note"] = forms.CharField(label=_("Note"), required=False,
+                                                           max_length=EVIDENCE_NOTE_MAX_LENGTH,
                                                            widget=forms.Textarea(attrs={"rows": 2}))
 
     @staticmethod

@@ -99,6 +99,11 @@ class Method(models.TextChoices):
     REGISTER_CHANGE = "register_change", _("Register change")
 
 
+# The longest evidence note a person or a system may give (a sentence or two, not a document: a scan
+# goes in evidence_document).
+EVIDENCE_NOTE_MAX_LENGTH = 2000
+
+
 class ConsentEvent(models.Model):
     """One entry of the append-only ledger. Never updated or deleted by the app (a PostgreSQL
     trigger enforces it), except the clearing of personal evidence on erasure, which the

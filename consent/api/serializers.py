@@ -16,7 +16,7 @@ from registry.api.prototype_fields import PrototypeFieldsMixin
 from registry.models import Channel, DataSubjectCategory, Purpose, PurposeVersion
 
 from .. import ledger, selectors
-from ..models import ConsentEvent, Contact
+from ..models import EVIDENCE_NOTE_MAX_LENGTH, ConsentEvent, Contact
 from ..normalise import normalise_email, normalise_phone
 from ..services import CLIENT_ACTION_CHOICES, CLIENT_METHOD_CHOICES
 
@@ -258,7 +258,8 @@ class ConsentEventCreateSerializer(ContactIdentifierSerializer):
                                              help_text=_("The contact's IP address (not the caller's)."))
     evidence_user_agent = serializers.CharField(required=False, allow_blank=True, default="",
                                                 help_text=_("The contact's browser; kept up to 512 characters."))
-    evidence_note = serializers.CharField(required=False, allow_blank=True, default="")
+    evidence_note = serializers.CharField(required=False, allow_blank=True, default="",
+                                          max_length=EVIDENCE_NOTE_MAX_LENGTH)
 
     # Read with the purpose and the channel: the purpose's latest material version (for the
     # response's check) and the contact named by the identifier, as (identifier, contact).

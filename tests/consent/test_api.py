@@ -416,6 +416,7 @@ def test_bad_token_is_refused(mailing):
     ({"evidence_ip": "999.1.2.3"}, "evidence_ip"),
     ({"language": "de"}, "language"),
     ({"collection_form": "f" * 81}, "collection_form"),
+    ({"evidence_note": "n" * 2001}, "evidence_note"),
     ({"notice_text": None}, "notice_text"),
     ({"create_contact": "perhaps"}, "create_contact"),
     ({"contact_id": "abc"}, "contact_id"),
