@@ -1270,14 +1270,15 @@ def _double_opt_in_already_asked(*, contact: Contact, item: CollectionFormItem, 
 
     from . import tasks
 
-    state = ConsentState.objects.filter(contact=contact, purpose=item.purpose, channel=item.channel).first()
-    status = selectors.consent_check(contact=contact, purpose=item.purpose, channel=item.channel).status
+    current = selectors.consent_check(contact=contact, purpose=item.purpose, channel=item.channel)
     window_left = timezone.now() - timedelta(days=settings.DOUBLE_OPT_IN_DAYS - 1)
-    if status == Action.PENDING and state is not None and state.since >= window_left:
-        outcome.pending.append(ConsentEvent.objects.get(pk=state.last_event_id))
-        after_commit(tasks.send_double_opt_in, state.last_event_id)
+    if current.status == Action.PENDING and current.since >= window_left:
+        pending = ConsentState.objects.select_related("last_event").get(
+            contact=contact, purpose=item.purpose, channel=item.channel).last_event
+        outcome.pending.append(pending)
+        after_commit(tasks.send_double_opt_in, pending.pk)
         return True
-    if status == Action.GRANTED:
+    if current.status == Action.GRANTED:
         if not outcome.already_given:  # one link for the whole submission
             after_commit(tasks.send_preference_link, contact.pk)
         outcome.already_given.append(item)
