@@ -21,6 +21,7 @@ from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, signals
+from django.db.models.expressions import RawSQL
 from django.db.models.base import ModelState
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -29,7 +30,7 @@ from django.utils.translation import override
 from registry.models import Channel, LegalBasis, Purpose, PurposeVersion
 from registry.queries import in_values
 
-from . import ledger, selectors
+from . import dbvalues, ledger, selectors
 from .models import (
     Action,
     AudienceCountDelta,
@@ -196,7 +197,13 @@ def contacts_bulk_create(*, contacts: list[Contact]) -> None:
     tracked = [field.attname for field in history.tracked_fields]
     extra = (now, None, "+", getattr(user, "pk", None))  # history_date, change reason, type, user
     _copy_rows(history, [*tracked, "history_date", "history_change_reason", "history_type", "history_user_id"],
-               (values + extra for values in _values(Contact, contacts, tracked)))
+               (values + extra for values in dbvalues.rows(contacts, _fields_named(Contact, tuple(tracked)))))
+
+
+@functools.cache
+def _fields_named(model, attnames: tuple[str, ...]) -> tuple:
+    by_attname = {field.attname: field for field in model._meta.concrete_fields}
+    return tuple(by_attname[name] for name in attnames)
 
 
 def contacts_draw_ids(*, contacts: list[Contact]) -> None:
@@ -214,10 +221,6 @@ def contacts_draw_ids(*, contacts: list[Contact]) -> None:
 # From this many rows, a PostgreSQL insert goes by COPY (an import's batch); below (one API event),
 # through the ORM. Both write the same rows.
 COPY_MIN_ROWS = 50
-# Field types whose Python value the COPY adapter takes as is; others go through get_db_prep_save.
-_PLAIN_FIELD_TYPES = {"AutoField", "BigAutoField", "BigIntegerField", "IntegerField", "PositiveIntegerField",
-                      "PositiveSmallIntegerField", "SmallIntegerField", "CharField", "EmailField", "SlugField",
-                      "TextField", "BooleanField", "DateTimeField", "ForeignKey", "GenericIPAddressField"}
 _sequences: dict[tuple[str, str], str] = {}
 
 
@@ -239,26 +242,6 @@ def _next_ids(model, count: int) -> list[int]:
             _sequences[key] = cursor.fetchone()[0]
         cursor.execute("SELECT nextval(%s::regclass) FROM generate_series(1, %s)", [_sequences[key], count])
         return sorted(row[0] for row in cursor.fetchall())
-
-
-def _values(model, objects: list, attnames: list[str]) -> Iterable[tuple]:
-    """Each object's values of these fields, as the database stores them."""
-    from operator import attrgetter
-
-    from django.db import connection
-
-    fields = {field.attname: field for field in model._meta.concrete_fields}
-    prepared = [(index, fields[name]) for index, name in enumerate(attnames)
-                if fields[name].get_internal_type() not in _PLAIN_FIELD_TYPES]
-    getter = attrgetter(*attnames) if len(attnames) > 1 else (lambda obj: (getattr(obj, attnames[0]),))
-    for obj in objects:
-        values = getter(obj)
-        if prepared:
-            values = list(values)
-            for index, field in prepared:
-                values[index] = field.get_db_prep_save(values[index], connection)
-            values = tuple(values)
-        yield values
 
 
 def _copy_rows(model, columns: list[str], rows: Iterable[tuple], *, meanwhile: Callable[[], Any] | None = None) -> Any:
@@ -284,7 +267,7 @@ def _copy_objects(model, objects: list, *, meanwhile: Callable[[], Any] | None =
 
     fields = model._meta.concrete_fields
     result = _copy_rows(model, [field.column for field in fields],
-                        _values(model, objects, [f.attname for f in fields]), meanwhile=meanwhile)
+                        dbvalues.rows(objects, tuple(fields)), meanwhile=meanwhile)
     for obj in objects:
         obj._state.adding = False
         obj._state.db = connection.alias
@@ -310,6 +293,7 @@ def notice_for(*, text: str, language: str) -> Notice:
     """The stored notice with exactly this text (kept once, keyed by its hash)."""
     digest = ledger.notice_digest(text=text, language=language)
     notice, _created = Notice.objects.get_or_create(sha256=digest, defaults={"language": language, "text": text})
+    ledger.remember_notice(sha256=digest, notice_id=notice.pk)  # a hint the unlocked append checks
     return notice
 
 
@@ -407,6 +391,9 @@ class EventRequest:
     evidence_note: str = ""
     evidence_document: UploadedFile | None = None
     idempotency_key: str | None = None
+    # The ledger's tail read ahead by the caller's own first query (PostgreSQL; the API's), used
+    # when it was read for this very append (ledger.Tail.asked).
+    read_ahead: ledger.Tail | None = None
 
 
 class _NeedsLock(Exception):
@@ -464,19 +451,21 @@ def consent_record(
     evidence_note: str = "",
     evidence_document: UploadedFile | None = None,
     idempotency_key: str | None = None,
+    read_ahead: ledger.Tail | None = None,
 ) -> Recorded:
     """Append one event to the ledger and update the contact's current consent with it.
 
     With an ``idempotency_key`` already used by the same ``recorded_by`` (each API client has its
     own keys), returns the first event instead of a second one.
     The notice shown is stored in full (``notice_text``, or else the purpose's current text in
-    the contact's language) for actions that follow from a notice. One transaction (that of
-    ``consent_record_many``)."""
+    the contact's language) for actions that follow from a notice. ``read_ahead``: the ledger's
+    tail read with the caller's own query (``selectors.event_rows``), saving a read when it fits.
+    One transaction (that of ``consent_record_many``)."""
     request = EventRequest(
         contact=contact, purpose=purpose, channel=channel, action=action, method=method, effective_at=effective_at,
         recorded_by=recorded_by, collection_form=collection_form, notice_text=notice_text, language=language,
         evidence_ip=evidence_ip, evidence_user_agent=evidence_user_agent, evidence_note=evidence_note,
-        evidence_document=evidence_document, idempotency_key=idempotency_key,
+        evidence_document=evidence_document, idempotency_key=idempotency_key, read_ahead=read_ahead,
     )
     outcome = consent_record_many(requests=[request])[0]
     if isinstance(outcome, ValidationError):
@@ -729,31 +718,38 @@ def _notice_wanted(request: EventRequest) -> tuple[str, str] | None:
 
 def _record_one_unlocked(request: EventRequest) -> Recorded | None:
     """Append one event without holding the append lock between reading and writing: read the
-    ledger's tail, the pair's current consent, the idempotency key and the notice in one query,
-    place the event in the chain (``_chain``), then write it with its current consent in one
-    statement (``ledger.append_one``). The statement takes the append lock, so it waits for a
-    locked append in progress; the unique sequence (and idempotency key) refuses it when another
-    writer appended since the read: then read again. None (the caller takes the lock) after too
-    many lost races, or when the notice shown is not stored yet (it is created under the lock).
-    Runs in a savepoint inside a transaction, alone (one commit) outside."""
+    ledger's tail, the pair's current consent, the idempotency key and the notice in one query
+    (or take ``request.read_ahead``, the same read made with the caller's own first query, when it
+    was made for this append), place the event in the chain (``_chain``), then write it with its
+    current consent in one statement (``ledger.append_one``). The statement takes the append
+    lock, so it waits for a locked append in progress; the unique sequence (and idempotency key)
+    refuses it when another writer appended since the read: then read again. None (the caller
+    takes the lock) after too many lost races, or when the notice shown is not stored yet (it is
+    created under the lock). Runs in a savepoint inside a transaction, alone (one commit) outside."""
     contact, purpose, channel = request.contact, request.purpose, request.channel
     author = request.recorded_by if getattr(request.recorded_by, "pk", None) else None
     wanted = _notice_wanted(request)
     digest = ledger.notice_digest(text=wanted[1], language=wanted[0]) if wanted else None
     address = selectors.contact_addresses(contact=contact).get(channel.code, "")
     address_digest = stored_address_digest(channel.code, address) if address else None
+    asked = (contact.pk, purpose.pk, channel.pk, request.idempotency_key, getattr(author, "pk", None), address_digest)
+    read_ahead = request.read_ahead if request.read_ahead is not None and request.read_ahead.asked == asked else None
     for _try in range(_UNLOCKED_TRIES):
-        tail = ledger.read_tail(contact_id=contact.pk, purpose_id=purpose.pk, channel_id=channel.pk,
-                                idempotency_key=request.idempotency_key, recorded_by_id=getattr(author, "pk", None),
-                                notice_sha256=digest, address_digest=address_digest)
+        if read_ahead is not None:
+            tail, read_ahead = read_ahead, None  # good for the first try only
+        else:
+            tail = ledger.read_tail(contact_id=contact.pk, purpose_id=purpose.pk, channel_id=channel.pk,
+                                    idempotency_key=request.idempotency_key, recorded_by_id=asked[4],
+                                    notice_sha256=digest, address_digest=address_digest)
         if tail.first_event_id is not None:
             first = ConsentEvent.objects.select_related("contact", "purpose", "channel", "notice").get(
                 pk=tail.first_event_id)
             return _replayed(request, first)
         cache = _WriteCache(unlocked=True)
         cache.purpose_channels[purpose.pk] = {channel.pk} if tail.channel_allowed else set()
-        if tail.notice_id is not None:
-            cache.notices[wanted] = Notice(pk=tail.notice_id, sha256=digest, language=wanted[0], text=wanted[1])
+        notice_id = tail.notice_id or (ledger.known_notice_id(digest) if digest else None)
+        if notice_id is not None:  # append_one writes it only if it is still this notice's id
+            cache.notices[wanted] = Notice(pk=notice_id, sha256=digest, language=wanted[0], text=wanted[1])
         triple = (contact.pk, purpose.pk, channel.pk)
         before = tail.state
         results: list = [None]
@@ -778,11 +774,164 @@ def _record_one_unlocked(request: EventRequest) -> Recorded | None:
         except IntegrityError:  # another writer took this sequence (or this idempotency key) meanwhile
             event.pk = None
             continue
+        if state_written is None:  # the notice id this process knew is not that notice's any more
+            ledger.forget_notice(digest)
+            return None
+        if digest is not None and event.notice_id:
+            ledger.remember_notice(sha256=digest, notice_id=event.notice_id)
         # The state after the event is known when the statement wrote it; when it did not (an older
         # event, or a newer one written meanwhile), whoever needs it reads it.
         return Recorded(event, True, value if state is not None and state_written else None,
                         tail.suppression if address else ())
     return None
+
+
+# --- The direct append (PostgreSQL): the API's common case in one statement ---------------------
+
+
+@dataclass(frozen=True)
+class _AppendTarget:
+    """A purpose and a channel as this process read them, with a digest of each row (the direct
+    append's statement writes only while both rows are still these) and what the append and the
+    API's answer need of the purpose: its versions (events dated in the past) and its latest
+    material version."""
+
+    purpose: Purpose
+    channel: Channel
+    purpose_row: str
+    channel_row: str
+    versions: list[PurposeVersion]
+    material_version: int
+
+
+_TARGETS: dict[tuple[str, str], _AppendTarget] = {}
+_TARGETS_MAX = 256
+# Stored contact languages the direct append prepares an event for (blank: the default, French).
+_CONTACT_LANGUAGES = ("fr", "en", "")
+
+
+def _append_target(*, purpose_slug: str, channel_code: str) -> _AppendTarget | None:
+    key = (purpose_slug, channel_code)
+    if key not in _TARGETS:
+        purpose = Purpose.objects.annotate(row_digest=_row_digest(Purpose)).filter(slug=purpose_slug).first()
+        channel = Channel.objects.annotate(row_digest=_row_digest(Channel)).filter(code=channel_code).first()
+        if purpose is None or channel is None:
+            return None
+        if len(_TARGETS) >= _TARGETS_MAX:
+            _TARGETS.clear()
+        _TARGETS[key] = _AppendTarget(
+            purpose, channel, purpose.row_digest, channel.row_digest,
+            list(purpose.versions.order_by("version")) if purpose.version > 1 else [],
+            selectors.purpose_material_version(purpose=purpose))
+    return _TARGETS[key]
+
+
+def _row_digest(model) -> RawSQL:
+    """md5 of the whole row as PostgreSQL writes it as text: any change of any column changes it."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    return RawSQL(f"md5({table}::text)", [])
+
+
+@dataclass(frozen=True)
+class DirectRecorded:
+    recorded: Recorded
+    material_version: int
+
+
+def consent_record_direct(*, identifier: tuple[str, str], purpose_slug: str, channel_code: str, action: str,
+                          method: str, recorded_by: AbstractBaseUser | None,
+                          idempotency_key: str | None) -> DirectRecorded | None:
+    """``consent_record`` for the API's most common request, in ONE statement (PostgreSQL): the
+    contact named by its address on the channel (``identifier``: ("email", e-mail) on the email
+    channel, ("phone", number) on SMS or phone, in stored form), an action whose rules do not
+    read the current consent, no date, notice, language or evidence of its own. The event is built
+    here, by the same rules and code as every append, for a contact such as the statement must
+    then find (not anonymised, not restricted, reachable there), once per contact language; the
+    statement checks that, looks the contact up, places the event after the ledger's tail and
+    writes it with the pair's consent (``ledger.append_direct``). None, with nothing written,
+    when this request is not such a case or the statement's checks fail (unknown contact,
+    restricted, changed purpose, used idempotency key...): the caller then takes the usual path,
+    which answers each of those."""
+    field, stored = identifier
+    if connection.vendor != "postgresql" or field not in ("email", "phone"):
+        return None
+    target = _append_target(purpose_slug=purpose_slug, channel_code=channel_code)
+    if target is None:
+        return None
+    purpose, channel = target.purpose, target.channel
+    author = recorded_by if getattr(recorded_by, "pk", None) else None
+    contact = Contact(pk=0, language="fr", **{field: stored})  # such as the statement must find
+    if selectors.contact_addresses(contact=contact).get(channel.code) != stored:
+        return None
+    request = EventRequest(contact=contact, purpose=purpose, channel=channel, action=action, method=method,
+                           recorded_by=author, idempotency_key=idempotency_key)
+    if not _may_append_unlocked(request):
+        return None
+    cache = _WriteCache(unlocked=True)
+    cache.purpose_channels[purpose.pk] = {channel.pk}  # the statement checks it
+    cache.purpose_versions[purpose.pk] = target.versions
+    shown_in: dict[str, str] = {}  # stored contact language -> the language of the notice shown
+    for language in _CONTACT_LANGUAGES:
+        contact.language = language
+        wanted = _notice_wanted(request)
+        if wanted is not None:
+            shown_in[language] = wanted[0]
+            if wanted not in cache.notices:
+                # None: not stored yet, or not seen by this process; the statement then writes no
+                # event for a contact of that language, and the usual path stores the notice.
+                digest = ledger.notice_digest(text=wanted[1], language=wanted[0])
+                cache.notices[wanted] = Notice(pk=ledger.known_notice_id(digest), sha256=digest,
+                                               language=wanted[0], text=wanted[1])
+    contact.language = "fr"
+    try:
+        event = _event_for(request, recorded_by=author, current=None, cache=cache)
+        if isinstance(event, ValidationError):
+            return None  # the usual path answers with the same error
+        shown = _version_shown(purpose=purpose, at=None, cache=cache)
+        notices = {language: _notice_shown(request, language=shown_in[language], shown=shown, cache=cache)
+                   if language in shown_in else None for language in _CONTACT_LANGUAGES}
+    except _NeedsLock:
+        return None
+    variants = []
+    for language, notice in notices.items():
+        event.notice = notice
+        variants.append(ledger.Variant(language, notice.pk if notice else None, notice.sha256 if notice else None,
+                                       ledger.payload_parts(event)[1]))
+    value = apply_event(None, event, validity_months=purpose.consent_validity_months)
+    state = ConsentState(purpose=purpose, channel=channel, status=value.status, purpose_version=value.purpose_version,
+                         since=value.since, expires_at=value.expires_at,
+                         reachable=selectors.contact_reachable_on(contact=contact, channel_code=channel.code))
+    for _try in range(_UNLOCKED_TRIES):
+        try:
+            with transaction.atomic() if connection.in_atomic_block else nullcontext():
+                written = ledger.append_direct(
+                    contact_column=field, identifier=stored, event=event, state=state, variants=variants,
+                    purpose_row=target.purpose_row, channel_row=target.channel_row,
+                    address_digest=stored_address_digest(channel.code, stored))
+        except IntegrityError:  # another writer took this sequence (or this idempotency key) meanwhile
+            continue
+        if written.event_id is None:
+            if written.contact_values is not None:  # found, but a check failed: read the purpose again
+                _TARGETS.pop((purpose_slug, channel_code), None)
+            return None
+        attnames = _contact_attnames()
+        found = Contact.from_db(connection.alias, list(attnames.values()),
+                                [written.contact_values[column] for column in attnames])
+        event.pk, event.sequence, event.previous_hash, event.hash = (
+            written.event_id, written.sequence, written.previous_hash, written.hash)
+        event.contact = found
+        event.notice = next((n for n in notices.values() if n is not None and n.pk == written.notice_id), None)
+        event._state.adding, event._state.db = False, connection.alias
+        after = StateValue(value.status, value.purpose_version, value.since, value.expires_at, event.pk)
+        return DirectRecorded(Recorded(event, True, after if written.state_written else None, written.suppression),
+                              target.material_version)
+    return None
+
+
+@functools.cache
+def _contact_attnames() -> dict[str, str]:
+    """Contact's attribute names by column."""
+    return {field.column: field.attname for field in Contact._meta.concrete_fields}
 
 
 def _event_for(request: EventRequest, *, recorded_by, current, cache: _WriteCache) -> ConsentEvent | ValidationError:
@@ -801,20 +950,10 @@ def _event_for(request: EventRequest, *, recorded_by, current, cache: _WriteCach
             evidence_ip = str(ipaddress.ip_address(str(evidence_ip).strip()))
         except ValueError:
             return ValidationError({"evidence_ip": [_("Enter a valid IPv4 or IPv6 address.")]})
-    language = request.language or contact.language or "fr"
     shown = _version_shown(purpose=purpose, at=request.effective_at, cache=cache)
     version = shown.version if shown is not None else purpose.version
-    notice = None
-    if request.notice_text is not None:
-        notice = cache.notice(text=request.notice_text, language=language)
-    elif action in (Action.PENDING, Action.GRANTED, Action.REFUSED):
-        # The purpose's own text (of the version shown), built once per version and language in this transaction.
-        by_purpose = vars(cache).setdefault("purpose_notices", {})
-        key = (id(purpose), version, language)
-        if key not in by_purpose:
-            by_purpose[key] = cache.notice(text=purpose_notice_text(purpose=purpose, language=language, version=shown),
-                                           language=language)
-        notice = by_purpose[key]
+    notice = _notice_shown(request, language=request.language or contact.language or "fr", shown=shown,
+                           cache=cache)
 
     evidence_document = request.evidence_document
     document_sha = ""
@@ -840,6 +979,24 @@ def _event_for(request: EventRequest, *, recorded_by, current, cache: _WriteCach
     if evidence_document is not None:
         event.evidence_document.save(evidence_document.name, evidence_document, save=False)
     return event
+
+
+def _notice_shown(request: EventRequest, *, language: str, shown: PurposeVersion | None,
+                  cache: _WriteCache) -> Notice | None:
+    """The notice an event of ``request`` stores, shown in ``language``: the text given, else for
+    the actions that follow from a notice the purpose's own text (of the version ``shown``, None:
+    the current one), built once per version and language in the cache's transaction."""
+    purpose = request.purpose
+    if request.notice_text is not None:
+        return cache.notice(text=request.notice_text, language=language)
+    if request.action not in (Action.PENDING, Action.GRANTED, Action.REFUSED):
+        return None
+    by_purpose = vars(cache).setdefault("purpose_notices", {})
+    key = (id(purpose), shown.version if shown is not None else purpose.version, language)
+    if key not in by_purpose:
+        by_purpose[key] = cache.notice(text=purpose_notice_text(purpose=purpose, language=language, version=shown),
+                                       language=language)
+    return by_purpose[key]
 
 
 def _version_shown(*, purpose: Purpose, at: datetime | None, cache: _WriteCache) -> PurposeVersion | None:

@@ -17,7 +17,7 @@ from registry.models import Channel, DataSubjectCategory, Purpose, PurposeVersio
 
 from .. import ledger, selectors
 from ..models import EVIDENCE_NOTE_MAX_LENGTH, ConsentEvent, Contact
-from ..normalise import normalise_email, normalise_phone
+from ..normalise import normalise_email, normalise_phone, stored_address_digest
 from ..services import CLIENT_ACTION_CHOICES, CLIENT_METHOD_CHOICES
 
 IDENTIFIERS = ("contact_id", "email", "phone", "external_ref")
@@ -150,7 +150,7 @@ _IDENTIFIER_COLUMNS = {"contact_id": "id", "email": "email", "phone": "phone", "
 
 
 @functools.cache
-def _event_rows_sql(contact_column: str | None) -> str:
+def _event_rows_sql(contact_column: str | None, with_tail: bool = False) -> str:
     def quoted(model, name: str | None = None) -> str:
         return connection.ops.quote_name(model._meta.get_field(name).column if name else model._meta.db_table)
 
@@ -160,18 +160,35 @@ def _event_rows_sql(contact_column: str | None) -> str:
     # Email and external reference are unique where not empty (partial indexes): saying so lets the
     # prepared statement's generic plan use them (the value is never empty).
     not_empty = f" AND c.{quoted(Contact, contact_column)} <> ''" if contact_column in ("email", "external_ref") else ""
-    contact = (f", {columns('c', Contact)}", f"""
-          LEFT JOIN {quoted(Contact)} c ON c.{quoted(Contact, contact_column)} = %s{not_empty}
+    contact_columns, contact_join, tail_columns, tail_joins, last = "", "", "", "", ""
+    if contact_column:
+        contact_columns = f", {columns('c', Contact)}"
+        contact_join = f"""
+          LEFT JOIN {quoted(Contact)} c ON c.{quoted(Contact, contact_column)} = %s{not_empty}"""
+        last = """
          ORDER BY c.id
-         LIMIT 1""") if contact_column else ("", "")
+         LIMIT 1"""
+        if with_tail:
+            select, tail_joins = ledger.tail_columns("c.id", "p.id", "ch.id")
+            tail_columns = f", {select}"
     return f"""
         SELECT {columns("p", Purpose)}, {columns("ch", Channel)},
                COALESCE((SELECT MAX(v.{quoted(PurposeVersion, "version")}) FROM {quoted(PurposeVersion)} v
                           WHERE v.{quoted(PurposeVersion, "purpose")} = p.id
-                            AND v.{quoted(PurposeVersion, "change_kind")} = %s), 0){contact[0]}
+                            AND v.{quoted(PurposeVersion, "change_kind")} = %s), 0){contact_columns}{tail_columns}
           FROM (SELECT 1 AS one) one
           LEFT JOIN {quoted(Purpose)} p ON p.{quoted(Purpose, "slug")} = %s
-          LEFT JOIN {quoted(Channel)} ch ON ch.{quoted(Channel, "code")} = %s{contact[1]}"""
+          LEFT JOIN {quoted(Channel)} ch ON ch.{quoted(Channel, "code")} = %s{contact_join}{tail_joins}{last}"""
+
+
+@dataclass(frozen=True)
+class TailWanted:
+    """What the API's append will ask the ledger (ledger.Tail.asked, but the ids), so that its first
+    query reads the tail too (PostgreSQL)."""
+
+    idempotency_key: str | None
+    recorded_by_id: int | None
+    address_digest: str | None
 
 
 @dataclass(frozen=True)
@@ -182,22 +199,36 @@ class EventRows:
     channel: Channel | None
     material_version: int  # selectors.purpose_material_version
     contact: Contact | None = None
+    tail: ledger.Tail | None = None  # read when asked and the three were found
 
 
-def event_rows(*, purpose_slug: str, channel_code: str, contact_by: tuple[str, object] | None = None) -> EventRows:
+def event_rows(*, purpose_slug: str, channel_code: str, contact_by: tuple[str, object] | None = None,
+               tail: TailWanted | None = None) -> EventRows:
     """The purpose by slug, the channel by code, the purpose's latest material version and, given
     ``contact_by`` (an identifier in stored form: field, value), the contact as contact_find finds
-    it (the oldest of a shared phone), in one query."""
+    it (the oldest of a shared phone), in one query; with ``tail`` (and a contact, on PostgreSQL),
+    the ledger's tail for appending to that pair, in the same query."""
     column = _IDENTIFIER_COLUMNS[contact_by[0]] if contact_by else None
-    params = [PurposeVersion.ChangeKind.MATERIAL.value, purpose_slug, channel_code]
+    with_tail = tail is not None and contact_by is not None and connection.vendor == "postgresql"
+    params = [PurposeVersion.ChangeKind.MATERIAL.value]
+    if with_tail:
+        params += ledger.tail_params(idempotency_key=tail.idempotency_key, recorded_by_id=tail.recorded_by_id,
+                                     notice_sha256=None, address_digest=tail.address_digest)
+    params += [purpose_slug, channel_code] + ([contact_by[1]] if contact_by else [])
     with ledger.prepared_cursor() as cursor:
-        cursor.execute(_event_rows_sql(column), params + ([contact_by[1]] if contact_by else []))
+        cursor.execute(_event_rows_sql(column, with_tail), params)
         row = list(cursor.fetchone())
-    widths = [len(model._meta.concrete_fields) for model in (Purpose, Channel)]
-    return EventRows(_model_from_row(Purpose, row[:widths[0]]),
-                     _model_from_row(Channel, row[widths[0]:sum(widths)]),
-                     row[sum(widths)] or 0,
-                     _model_from_row(Contact, row[sum(widths) + 1:]) if contact_by else None)
+    widths = [len(model._meta.concrete_fields) for model in (Purpose, Channel, Contact)]
+    ends = [widths[0], widths[0] + widths[1], widths[0] + widths[1] + 1 + widths[2]]
+    rows = EventRows(_model_from_row(Purpose, row[:ends[0]]), _model_from_row(Channel, row[ends[0]:ends[1]]),
+                     row[ends[1]] or 0, _model_from_row(Contact, row[ends[1] + 1:ends[2]]) if contact_by else None)
+    if with_tail and rows.purpose and rows.channel and rows.contact:
+        asked = (rows.contact.pk, rows.purpose.pk, rows.channel.pk, tail.idempotency_key, tail.recorded_by_id,
+                 tail.address_digest)
+        rows = EventRows(rows.purpose, rows.channel, rows.material_version, rows.contact,
+                         ledger.tail_from_row(row[ends[2]:ends[2] + ledger.TAIL_WIDTH], asked=asked,
+                                              address_digest=tail.address_digest))
+    return rows
 
 
 def _stored_identifier(data) -> tuple[tuple[str, object], object] | None:
@@ -217,6 +248,18 @@ def _stored_identifier(data) -> tuple[tuple[str, object], object] | None:
     except DjangoValidationError:
         return None
     return (field, value), stored
+
+
+def direct_identifier(data: dict) -> tuple[str, str] | None:
+    """(field, stored value) of a body naming its contact by one email or phone that the
+    identifier's fields take as they are (services.consent_record_direct); None otherwise."""
+    found = _stored_identifier(data)
+    if found is None or found[0][0] not in ("email", "phone"):
+        return None
+    (field, given), stored = found
+    if len(given) > ContactIdentifierSerializer._declared_fields[field].max_length:
+        return None
+    return field, stored
 
 
 class _PrefetchedCodeField(CodeRelatedField):
@@ -265,6 +308,7 @@ class ConsentEventCreateSerializer(ContactIdentifierSerializer):
     # response's check) and the contact named by the identifier, as (identifier, contact).
     material_version: int | None = None
     contact_read: tuple[tuple[str, object], Contact] | None = None
+    read_ahead: ledger.Tail | None = None  # the ledger's tail for the append, when the context asks
 
     def to_internal_value(self, data):
         # The purpose, the channel and the contact in one query; the fields then answer from it.
@@ -272,12 +316,26 @@ class ConsentEventCreateSerializer(ContactIdentifierSerializer):
         if all(isinstance(code, str) and code and "\x00" not in code for code in (purpose, channel)):
             identifier = _stored_identifier(data)
             rows = event_rows(purpose_slug=purpose, channel_code=channel,
-                              contact_by=(identifier[0][0], identifier[1]) if identifier else None)
+                              contact_by=(identifier[0][0], identifier[1]) if identifier else None,
+                              tail=self._tail_wanted(identifier, channel))
             self.codes = {"purpose": (purpose, rows.purpose), "channel": (channel, rows.channel)}
             self.material_version = rows.material_version
             if rows.contact is not None:
                 self.contact_read = (identifier[0], rows.contact)
+                self.read_ahead = rows.tail
         return super().to_internal_value(data)
+
+    def _tail_wanted(self, identifier, channel_code: str) -> TailWanted | None:
+        """The context's ``append`` (idempotency key, author's id) as the ledger will be asked: the
+        address is guessed from the identifier (an email on the email channel); a wrong guess only
+        costs the append its own read."""
+        append = self.context.get("append")
+        if append is None or identifier is None:
+            return None
+        (field, _given), stored = identifier
+        address = (selectors.contact_addresses(contact=Contact(**{field: stored})).get(channel_code)
+                   if field in ("email", "phone") else None)
+        return TailWanted(append[0], append[1], stored_address_digest(channel_code, address) if address else None)
 
     def contact(self) -> Contact | None:
         """contact_lookup of the validated identifier, without a query when it was read already."""

@@ -5,6 +5,9 @@ groups' model permissions (registry.roles) through the default RoleModelPermissi
 """
 from __future__ import annotations
 
+import functools
+import json
+
 import django_filters
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -15,9 +18,13 @@ from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import APIException, PermissionDenied, ValidationError
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from registry.api.authentication import CachedTokenAuthentication, TokenAuth
+from registry.api.permissions import RoleModelPermissions
 
 from .. import receipts, selectors, services
 from ..models import ConsentEvent, ConsentState, Contact
@@ -97,6 +104,20 @@ class ConsentEventView(APIView):
 
     queryset = ConsentEvent.objects.all()  # the model whose permissions apply (view / add)
 
+    @classmethod
+    def as_view(cls, **initkwargs):
+        view = super().as_view(**initkwargs)
+
+        @functools.wraps(view)  # keeps what DRF and the schema read on it (cls, initkwargs, csrf_exempt)
+        def direct_or_view(request, *args, **kwargs):
+            if request.method == "POST":
+                response = direct_post(request)
+                if response is not None:
+                    return response
+            return view(request, *args, **kwargs)
+
+        return direct_or_view
+
     @extend_schema(
         operation_id="v1_consent_events_list",
         summary="Change feed of consent events",
@@ -135,10 +156,12 @@ class ConsentEventView(APIView):
         responses={201: s.RecordedEventSerializer, 200: s.RecordedEventSerializer, **BAD_REQUEST},
     )
     def post(self, request):
-        body = s.ConsentEventCreateSerializer(data=request.data)
+        idempotency_key = _idempotency_key(request)
+        author = _author(request)
+        # The serializer's query reads the ledger's tail for this append too (PostgreSQL).
+        body = s.ConsentEventCreateSerializer(data=request.data, context={"append": (idempotency_key, author.pk)})
         body.is_valid(raise_exception=True)
         data = body.validated_data
-        idempotency_key = _idempotency_key(request)
         contact = body.contact()
         if contact is None and not data["create_contact"]:
             raise ValidationError({"contact": [
@@ -148,11 +171,11 @@ class ConsentEventView(APIView):
         def record(contact):
             return services.consent_record(
                 contact=contact, purpose=data["purpose"], channel=data["channel"], action=data["action"],
-                method=data["method"], effective_at=data.get("effective_at"), recorded_by=_author(request),
+                method=data["method"], effective_at=data.get("effective_at"), recorded_by=author,
                 collection_form=data["collection_form"], notice_text=data.get("notice_text"),
                 language=data.get("language"), evidence_ip=data["evidence_ip"],
                 evidence_user_agent=data["evidence_user_agent"], evidence_note=data["evidence_note"],
-                idempotency_key=idempotency_key,
+                idempotency_key=idempotency_key, read_ahead=body.read_ahead,
             )
 
         if contact is not None:
@@ -171,6 +194,63 @@ class ConsentEventView(APIView):
                                                      suppression=recorded.suppression)
         return Response(s.RecordedEventSerializer(recorded.event, context={"check": check}).data,
                         status=status.HTTP_201_CREATED if recorded.created else status.HTTP_200_OK)
+
+
+# The body of the common case direct_post answers: an address, the purpose and channel, an action
+# and a method; any other field (or value it does not take) goes the usual way.
+_DIRECT_FIELDS = frozenset({"email", "phone", "purpose", "channel", "action", "method"})
+_CLIENT_ACTIONS = frozenset(value for value, _label in services.CLIENT_ACTION_CHOICES)
+_CLIENT_METHODS = frozenset(value for value, _label in services.CLIENT_METHOD_CHOICES)
+_JSON_ACCEPTED = {"", "*/*", "application/json"}
+
+
+def direct_post(request) -> HttpResponse | None:
+    """The API's most common write, without DRF's request cycle: a token client (the cached token
+    authentication, the same model permission) posting a JSON body that names the contact by its
+    address on the channel (services.consent_record_direct). The answer is the view's, byte for
+    byte. None whenever anything is not that case (another authentication or body, a refusal, an
+    error): the view then runs as usual and gives its answer, error messages included."""
+    if request.content_type != "application/json" or request.headers.get("Accept", "").strip() not in _JSON_ACCEPTED:
+        return None
+    try:
+        authenticated = CachedTokenAuthentication().authenticate(request)
+        idempotency_key = _idempotency_key(request)
+        body = json.loads(request.body)
+    except (APIException, ValueError):
+        return None
+    if authenticated is None or not isinstance(authenticated[1], TokenAuth):
+        return None
+    if not authenticated[1].has_perms(_permissions_to_record()):
+        return None
+    if (type(body) is not dict or not body.keys() <= _DIRECT_FIELDS
+            or not all(type(value) is str and "\x00" not in value for value in body.values())
+            or body.get("action") not in _CLIENT_ACTIONS or body.get("method") not in _CLIENT_METHODS
+            or "purpose" not in body or "channel" not in body):
+        return None
+    identifier = s.direct_identifier(body)
+    if identifier is None:
+        return None
+    user = get_user_model().from_db(DEFAULT_DB_ALIAS, ["id"], [authenticated[1].user_id])
+    direct = services.consent_record_direct(
+        identifier=identifier, purpose_slug=body["purpose"], channel_code=body["channel"], action=body["action"],
+        method=body["method"], recorded_by=user, idempotency_key=idempotency_key)
+    if direct is None:
+        return None
+    recorded = direct.recorded
+    check = selectors.consent_check_after_append(event=recorded.event, state=recorded.state,
+                                                 material_version=direct.material_version,
+                                                 suppression=recorded.suppression)
+    data = s.RecordedEventSerializer(recorded.event, context={"check": check}).data
+    response = HttpResponse(JSONRenderer().render(data), status=status.HTTP_201_CREATED,
+                            content_type="application/json")
+    response.headers["Vary"] = "Accept"
+    response.headers["Allow"] = "GET, POST, HEAD, OPTIONS"
+    return response
+
+
+@functools.cache
+def _permissions_to_record() -> tuple[str, ...]:
+    return tuple(RoleModelPermissions().get_required_permissions("POST", ConsentEvent))
 
 
 class ConsentCheckView(APIView):
