@@ -322,6 +322,16 @@ def payload_parts(event) -> tuple[str, str]:
     return head + ',"contact":', ',"effective_at":' + middle + ',"sequence":'
 
 
+def with_notice(part_b: str, notice_sha256: str) -> str:
+    """``payload_parts``' second part with another notice (its hash, or "" for none): the only field
+    that differs between the events of a request for contacts of different languages."""
+    head, marker, rest = part_b.partition(',"notice":"')
+    _old, quote, tail = rest.partition('"')
+    if not (marker and quote):
+        raise ValueError("unexpected canonical payload")
+    return head + marker + notice_sha256 + quote + tail
+
+
 def direct_hash_sql(*, previous: str, contact: str, part_b: str, sequence: str) -> str:
     """SQL of event_hash for an event whose payload is ``payload_parts`` (``%(part_a)s``, then
     ``part_b``), given SQL expressions of the previous hash, the contact's id and the sequence: the
@@ -342,7 +352,7 @@ class DirectAppended:
     hash: str | None
     notice_id: int | None
     state_written: bool
-    contact_values: dict[str, Any] | None
+    contact: dict[str, Any] | None
     suppression: tuple[tuple[str, datetime], ...]
 
 
@@ -413,8 +423,8 @@ def _append_direct_sql(contact_column: str, variants: int) -> str:
                               AND pc.{col(PurposeChannel, "channel")} = %(channel)s)
                AND NOT EXISTS (SELECT 1 FROM {table(Event)} e WHERE e.{key} = %(idempotency_key)s
                                                               AND e.{author} IS NOT DISTINCT FROM %(recorded_by)s::bigint)
-               AND (v.notice_sha IS NULL OR EXISTS (SELECT 1 FROM {table(Notice)} n
-                                                     WHERE n.id = v.notice_id AND n.{col(Notice, "sha256")} = v.notice_sha))),
+               AND (v.notice_sha IS NULL
+                    OR (SELECT n.{col(Notice, "sha256")} FROM {table(Notice)} n WHERE n.id = v.notice_id) = v.notice_sha)),
         serialised AS MATERIALIZED (SELECT pg_advisory_xact_lock({APPEND_LOCK_KEY}) FROM ok),
         t AS MATERIALIZED (SELECT e.{seq}, e.{hash_} FROM {table(Event)} e, serialised ORDER BY e.{seq} DESC LIMIT 1),
         appended AS (
@@ -432,11 +442,14 @@ def _append_direct_sql(contact_column: str, variants: int) -> str:
                ARRAY(SELECT x.{col(Entry, "source")} {entries}), ARRAY(SELECT x.{col(Entry, "created_at")} {entries}),
                f.*
           FROM (SELECT 1 AS one) one LEFT JOIN found f ON true LEFT JOIN appended a ON true"""
-    # Short enough (and few enough parameters) for psycopg to cache its conversion to $n placeholders.
+    # The notice is compared by key (an EXISTS there lets the planner hash the whole notice table).
+    # One line, short enough (and few enough parameters) for psycopg to cache its conversion to $n
+    # placeholders: no "--" comment in it.
     return " ".join(sql.split())
 
 
-def append_direct(*, contact_column: str, identifier: str, event, state, variants: list[Variant],
+def append_direct(*, contact_column: str, identifier: str, event, part_a: str, state: dict[str, Any],
+                  variants: list[Variant],
                   purpose_row: str, channel_row: str, address_digest: str | None) -> DirectAppended:
     """PostgreSQL, one statement: find the contact whose ``contact_column`` is ``identifier`` (as
     contact_find does) and, if the preconditions under which the caller built ``event`` and
@@ -444,28 +457,35 @@ def append_direct(*, contact_column: str, identifier: str, event, state, variant
     of the ``variants``, whose notice, if any, is stored under that id; the purpose and channel
     rows as read (``*_row``: the md5 of each row); the channel one of the purpose's; the
     idempotency key unused by its author), append ``event`` for that contact after the ledger's
-    tail, under the append lock, its hash computed from ``payload_parts``, and upsert ``state``.
+    tail, under the append lock, its hash computed from ``payload_parts`` (``part_a``, and each
+    variant's ``part_b``), and upsert the pair's consent, ``state`` (its columns but the contact and
+    the last event, by attname, as the database stores them).
     An IntegrityError means another writer appended this sequence (or this key) first."""
     from .models import ConsentEvent, ConsentState
 
     event_fields = _fields(ConsentEvent, exclude=("id", *_DIRECT_COMPUTED_EVENT))
     state_fields = _fields(ConsentState, exclude=_DIRECT_COMPUTED_STATE)
     params = dict(zip((f"e_{f.attname}" for f in event_fields), db_values(event, event_fields)))
-    params.update(zip((f"s_{f.attname}" for f in state_fields), db_values(state, state_fields)))
+    params.update((f"s_{f.attname}", state[f.attname]) for f in state_fields)
     for n, variant in enumerate(variants):
         params.update({f"language_{n}": variant.language, f"notice_id_{n}": variant.notice_id,
                        f"notice_sha_{n}": variant.notice_sha256, f"part_b_{n}": variant.part_b})
-    params.update(identifier=identifier, part_a=payload_parts(event)[0], purpose=event.purpose_id,
+    params.update(identifier=identifier, part_a=part_a, purpose=event.purpose_id,
                   channel=event.channel_id, purpose_row=purpose_row, channel_row=channel_row,
                   idempotency_key=event.idempotency_key, recorded_by=event.recorded_by_id,
                   address_digest=address_digest)
     with prepared_cursor() as cursor:
-        cursor.execute(_append_direct_sql(contact_column, len(variants)), params)
+        sql = _append_direct_sql(contact_column, len(variants))
+        cursor.execute(sql, params)
         row = cursor.fetchone()
-        names = [column.name for column in cursor.description[9:]]  # the contact's, in the table's order
+        if sql not in _CONTACT_COLUMNS:  # f.*: the table's columns, in its order
+            _CONTACT_COLUMNS[sql] = [column.name for column in cursor.description[9:]]
     event_id, sequence, previous_hash, hash_, notice_id, state_written, found, sources, created = row[:9]
     return DirectAppended(event_id, sequence, previous_hash, hash_, notice_id, bool(state_written),
-                          dict(zip(names, row[9:])) if found else None, tuple(zip(sources, created)))
+                          dict(zip(_CONTACT_COLUMNS[sql], row[9:])) if found else None, tuple(zip(sources, created)))
+
+
+_CONTACT_COLUMNS: dict[str, list[str]] = {}
 
 
 def evidence_matches(event) -> bool:

@@ -409,6 +409,8 @@ class _WriteCache:
         self.purpose_channels: dict[int, set[int]] = {}
         self.purpose_versions: dict[int, list[PurposeVersion]] = {}
         self.notices: dict[tuple[str, str], Notice] = {}
+        # The purpose's own notice per (purpose, version, language): _notice_shown's.
+        self.purpose_notices: dict[tuple[int, int, str], Notice] = {}
         self.unlocked = unlocked
 
     def versions(self, purpose: Purpose) -> list[PurposeVersion]:
@@ -802,6 +804,9 @@ class _AppendTarget:
     channel_row: str
     versions: list[PurposeVersion]
     material_version: int
+    # The purpose's current notice per stored contact language, once its id is known (an action
+    # that follows from a notice); what _notice_wanted and _notice_shown give for such a contact.
+    notices: dict[str, Notice] = field(default_factory=dict)
 
 
 _TARGETS: dict[tuple[str, str], _AppendTarget] = {}
@@ -860,7 +865,7 @@ def consent_record_direct(*, identifier: tuple[str, str], purpose_slug: str, cha
         return None
     purpose, channel = target.purpose, target.channel
     author = recorded_by if getattr(recorded_by, "pk", None) else None
-    contact = Contact(pk=0, language="fr", **{field: stored})  # such as the statement must find
+    contact = contact_build(id=0, language="fr", **{field: stored})  # such as the statement must find
     if selectors.contact_addresses(contact=contact).get(channel.code) != stored:
         return None
     request = EventRequest(contact=contact, purpose=purpose, channel=channel, action=action, method=method,
@@ -870,56 +875,44 @@ def consent_record_direct(*, identifier: tuple[str, str], purpose_slug: str, cha
     cache = _WriteCache(unlocked=True)
     cache.purpose_channels[purpose.pk] = {channel.pk}  # the statement checks it
     cache.purpose_versions[purpose.pk] = target.versions
-    shown_in: dict[str, str] = {}  # stored contact language -> the language of the notice shown
-    for language in _CONTACT_LANGUAGES:
-        contact.language = language
-        wanted = _notice_wanted(request)
-        if wanted is not None:
-            shown_in[language] = wanted[0]
-            if wanted not in cache.notices:
-                # None: not stored yet, or not seen by this process; the statement then writes no
-                # event for a contact of that language, and the usual path stores the notice.
-                digest = ledger.notice_digest(text=wanted[1], language=wanted[0])
-                cache.notices[wanted] = Notice(pk=ledger.known_notice_id(digest), sha256=digest,
-                                               language=wanted[0], text=wanted[1])
-    contact.language = "fr"
+    notices = {language: _direct_notice(target, request, language) for language in _CONTACT_LANGUAGES}
+    if notices["fr"] is not None:  # what _event_for looks up for this (French) contact
+        cache.purpose_notices[(id(purpose), purpose.version, notices["fr"].language)] = notices["fr"]
     try:
         event = _event_for(request, recorded_by=author, current=None, cache=cache)
-        if isinstance(event, ValidationError):
-            return None  # the usual path answers with the same error
-        shown = _version_shown(purpose=purpose, at=None, cache=cache)
-        notices = {language: _notice_shown(request, language=shown_in[language], shown=shown, cache=cache)
-                   if language in shown_in else None for language in _CONTACT_LANGUAGES}
     except _NeedsLock:
         return None
-    variants = []
-    for language, notice in notices.items():
-        event.notice = notice
-        variants.append(ledger.Variant(language, notice.pk if notice else None, notice.sha256 if notice else None,
-                                       ledger.payload_parts(event)[1]))
+    if isinstance(event, ValidationError) or event.notice_id != getattr(notices["fr"], "pk", None):
+        return None  # the usual path answers (with the same error)
+    part_a, part_b = ledger.payload_parts(event)
+    variants = [ledger.Variant(language, notice.pk if notice else None, notice.sha256 if notice else None,
+                               ledger.with_notice(part_b, notice.sha256 if notice else ""))
+                for language, notice in notices.items()]
     value = apply_event(None, event, validity_months=purpose.consent_validity_months)
-    state = ConsentState(purpose=purpose, channel=channel, status=value.status, purpose_version=value.purpose_version,
-                         since=value.since, expires_at=value.expires_at,
-                         reachable=selectors.contact_reachable_on(contact=contact, channel_code=channel.code))
+    state = {"purpose_id": purpose.pk, "channel_id": channel.pk, "status": value.status,
+             "purpose_version": value.purpose_version, "since": value.since, "expires_at": value.expires_at,
+             "reachable": selectors.contact_reachable_on(contact=contact, channel_code=channel.code)}
     for _try in range(_UNLOCKED_TRIES):
         try:
             with transaction.atomic() if connection.in_atomic_block else nullcontext():
                 written = ledger.append_direct(
-                    contact_column=field, identifier=stored, event=event, state=state, variants=variants,
+                    contact_column=field, identifier=stored, event=event, part_a=part_a, state=state,
+                    variants=variants,
                     purpose_row=target.purpose_row, channel_row=target.channel_row,
                     address_digest=stored_address_digest(channel.code, stored))
         except IntegrityError:  # another writer took this sequence (or this idempotency key) meanwhile
             continue
         if written.event_id is None:
-            if written.contact_values is not None:  # found, but a check failed: read the purpose again
+            if written.contact is not None:  # found, but a check failed: read the purpose again
                 _TARGETS.pop((purpose_slug, channel_code), None)
             return None
-        attnames = _contact_attnames()
-        found = Contact.from_db(connection.alias, list(attnames.values()),
-                                [written.contact_values[column] for column in attnames])
+        found = _new_instance(Contact, **{attname: written.contact[column]
+                                          for column, attname in _contact_columns().items()})
+        found._state.adding, found._state.db = False, connection.alias
         event.pk, event.sequence, event.previous_hash, event.hash = (
             written.event_id, written.sequence, written.previous_hash, written.hash)
-        event.contact = found
+        event.contact_id = found.pk
+        event._state.fields_cache["contact"] = found
         event.notice = next((n for n in notices.values() if n is not None and n.pk == written.notice_id), None)
         event._state.adding, event._state.db = False, connection.alias
         after = StateValue(value.status, value.purpose_version, value.since, value.expires_at, event.pk)
@@ -928,8 +921,27 @@ def consent_record_direct(*, identifier: tuple[str, str], purpose_slug: str, cha
     return None
 
 
+def _direct_notice(target: _AppendTarget, request: EventRequest, language: str) -> Notice | None:
+    """The notice an event of ``request`` (no text of its own, no language) stores for a contact of
+    this stored ``language``: the purpose's current text in it, for the actions that follow from a
+    notice. Its id is this process's hint (None when not known: the statement then writes nothing
+    for such a contact and the usual path stores the notice); remembered on the target once known."""
+    if request.action not in (Action.PENDING, Action.GRANTED, Action.REFUSED):
+        return None
+    if language in target.notices:
+        return target.notices[language]
+    request.contact.language = language
+    shown_in, text = _notice_wanted(request)
+    request.contact.language = "fr"
+    digest = ledger.notice_digest(text=text, language=shown_in)
+    notice = Notice(pk=ledger.known_notice_id(digest), sha256=digest, language=shown_in, text=text)
+    if notice.pk is not None:
+        target.notices[language] = notice
+    return notice
+
+
 @functools.cache
-def _contact_attnames() -> dict[str, str]:
+def _contact_columns() -> dict[str, str]:
     """Contact's attribute names by column."""
     return {field.column: field.attname for field in Contact._meta.concrete_fields}
 
@@ -991,12 +1003,11 @@ def _notice_shown(request: EventRequest, *, language: str, shown: PurposeVersion
         return cache.notice(text=request.notice_text, language=language)
     if request.action not in (Action.PENDING, Action.GRANTED, Action.REFUSED):
         return None
-    by_purpose = vars(cache).setdefault("purpose_notices", {})
     key = (id(purpose), shown.version if shown is not None else purpose.version, language)
-    if key not in by_purpose:
-        by_purpose[key] = cache.notice(text=purpose_notice_text(purpose=purpose, language=language, version=shown),
-                                       language=language)
-    return by_purpose[key]
+    if key not in cache.purpose_notices:
+        cache.purpose_notices[key] = cache.notice(
+            text=purpose_notice_text(purpose=purpose, language=language, version=shown), language=language)
+    return cache.purpose_notices[key]
 
 
 def _version_shown(*, purpose: Purpose, at: datetime | None, cache: _WriteCache) -> PurposeVersion | None:

@@ -396,25 +396,31 @@ class RecordedEventSerializer(ConsentEventSerializer):
         """What the fields above give (a test compares both), written out: building this
         ModelSerializer's fields costs more than the rest of an API write. ``fields_representation``
         is the reference."""
-        result = self.context.get("check") or selectors.consent_check(
-            contact=instance.contact, purpose=instance.purpose, channel=instance.channel)
-        instant = _INSTANT.to_representation
-        return {
-            "id": instance.pk, "sequence": instance.sequence, "contact_id": instance.contact_id,
-            "purpose": instance.purpose.slug, "purpose_version": instance.purpose_version,
-            "channel": instance.channel.code, "action": instance.action, "method": instance.method,
-            "effective_at": instant(instance.effective_at), "recorded_at": instant(instance.recorded_at),
-            "notice_sha256": instance.notice.sha256 if instance.notice_id else None, "hash": instance.hash,
-            "state": {
-                "allowed": result.allowed, "status": result.status,
-                "since": instant(result.since) if result.since is not None else None,
-                "expires_at": instant(result.expires_at) if result.expires_at is not None else None,
-                "reason": result.reason, "regime": result.regime,
-            },
-        }
+        return recorded_event_data(instance, self.context.get("check"))
 
     def fields_representation(self, instance):
         return super().to_representation(instance)
+
+
+def recorded_event_data(instance, check=None) -> dict:
+    """RecordedEventSerializer's representation of ``instance``, its state the ``check`` given
+    (None: checked now), without building a serializer."""
+    result = check or selectors.consent_check(contact=instance.contact, purpose=instance.purpose,
+                                              channel=instance.channel)
+    instant = _INSTANT.to_representation
+    return {
+        "id": instance.pk, "sequence": instance.sequence, "contact_id": instance.contact_id,
+        "purpose": instance.purpose.slug, "purpose_version": instance.purpose_version,
+        "channel": instance.channel.code, "action": instance.action, "method": instance.method,
+        "effective_at": instant(instance.effective_at), "recorded_at": instant(instance.recorded_at),
+        "notice_sha256": instance.notice.sha256 if instance.notice_id else None, "hash": instance.hash,
+        "state": {
+            "allowed": result.allowed, "status": result.status,
+            "since": instant(result.since) if result.since is not None else None,
+            "expires_at": instant(result.expires_at) if result.expires_at is not None else None,
+            "reason": result.reason, "regime": result.regime,
+        },
+    }
 
 
 _INSTANT = serializers.DateTimeField()  # its ISO 8601 output in the current time zone

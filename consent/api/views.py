@@ -207,9 +207,10 @@ _JSON_ACCEPTED = {"", "*/*", "application/json"}
 def direct_post(request) -> HttpResponse | None:
     """The API's most common write, without DRF's request cycle: a token client (the cached token
     authentication, the same model permission) posting a JSON body that names the contact by its
-    address on the channel (services.consent_record_direct). The answer is the view's, byte for
-    byte. None whenever anything is not that case (another authentication or body, a refusal, an
-    error): the view then runs as usual and gives its answer, error messages included."""
+    address on the channel (services.consent_record_direct). The answer is the view's (status,
+    body, headers; the session is never read, so no ``Vary: Cookie``). None whenever anything is
+    not that case (another authentication or body, a refusal, an error): the view then runs as
+    usual and gives its answer, error messages included."""
     if request.content_type != "application/json" or request.headers.get("Accept", "").strip() not in _JSON_ACCEPTED:
         return None
     try:
@@ -240,8 +241,8 @@ def direct_post(request) -> HttpResponse | None:
     check = selectors.consent_check_after_append(event=recorded.event, state=recorded.state,
                                                  material_version=direct.material_version,
                                                  suppression=recorded.suppression)
-    data = s.RecordedEventSerializer(recorded.event, context={"check": check}).data
-    response = HttpResponse(JSONRenderer().render(data), status=status.HTTP_201_CREATED,
+    response = HttpResponse(JSONRenderer().render(s.recorded_event_data(recorded.event, check)),
+                            status=status.HTTP_201_CREATED,
                             content_type="application/json")
     response.headers["Vary"] = "Accept"
     response.headers["Allow"] = "GET, POST, HEAD, OPTIONS"

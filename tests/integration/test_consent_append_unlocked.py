@@ -58,3 +58,63 @@ def test_unlocked_and_locked_appends_race_without_forking(transactional_db, refe
         value = fold(events, validity_months=purpose.consent_validity_months)
         assert (state.status, state.since, state.last_event_id) == (value.status, value.since, value.last_event_id)
     assert ConsentEvent.objects.filter(idempotency_key__isnull=False).count() == SINGLE_WRITERS * SINGLES
+
+
+DIRECT_WRITERS, DIRECTS = 3, 12
+
+
+def test_direct_appends_race_the_others_without_forking(transactional_db, reference_data):
+    """The API's one-statement append (services.consent_record_direct), its tail read in the same
+    statement that takes the lock, racing unlocked and locked appends: a lost race is refused by
+    the unique sequence and tried again; one chain, every state the fold of its events."""
+    from django.contrib.auth import get_user_model
+
+    purpose = consent_purpose("int-direct-race", channels=("email", "sms"))
+    email, sms = channel("email"), channel("sms")
+    author = get_user_model().objects.create_user("int-direct-client")
+    services.consent_record(contact=ContactFactory(email="warm@example.org"), purpose=purpose, channel=email,
+                            action="granted", method="api")  # stores (and makes known) the notice
+    directs = [ContactFactory(email=f"direct{n}@example.org", language="fr") for n in range(DIRECT_WRITERS)]
+    single, batched = ContactFactory(email="single@example.org"), ContactFactory(email="batched@example.org")
+    start = threading.Barrier(DIRECT_WRITERS + 2)
+    errors: list[BaseException] = []
+    written: list[bool] = []
+
+    def direct_writer(contact):
+        start.wait(timeout=LOCK_WAIT_TIMEOUT)
+        for n in range(DIRECTS):
+            action = "granted" if n % 2 == 0 else "withdrawn"
+            outcome = services.consent_record_direct(
+                identifier=("email", contact.email), purpose_slug=purpose.slug, channel_code="email", action=action,
+                method="api", recorded_by=author, idempotency_key=f"direct-{contact.pk}-{n}")
+            if outcome is None:  # given up after lost races: the usual path, as the API would
+                services.consent_record(contact=contact, purpose=purpose, channel=email, action=action, method="api",
+                                        recorded_by=author, idempotency_key=f"direct-{contact.pk}-{n}")
+            written.append(outcome is not None)
+
+    def single_writer():
+        start.wait(timeout=LOCK_WAIT_TIMEOUT)
+        for n in range(DIRECTS):
+            services.consent_record(contact=single, purpose=purpose, channel=email, action="withdrawn",
+                                    method="api", idempotency_key=f"single-{n}")
+
+    def batch_writer():
+        start.wait(timeout=LOCK_WAIT_TIMEOUT)
+        for _b in range(BATCHES):
+            requests = [services.EventRequest(contact=batched, purpose=purpose, channel=sms,
+                                              action="granted" if n % 2 == 0 else "withdrawn", method="api")
+                        for n in range(BATCH_SIZE)]
+            assert all(isinstance(o, services.Recorded) for o in services.consent_record_many(requests=requests))
+
+    threads = [in_own_connection(direct_writer, errors, c) for c in directs]
+    threads += [in_own_connection(single_writer, errors), in_own_connection(batch_writer, errors)]
+    run_to_the_end(threads, errors)
+
+    stored = assert_one_unforked_chain(1 + DIRECT_WRITERS * DIRECTS + DIRECTS + BATCHES * BATCH_SIZE)
+    assert any(written), written  # the direct way was taken (a lost race may send a try the usual way)
+    for state in ConsentState.objects.filter(purpose=purpose):
+        events = [e for e in stored if (e.contact_id, e.channel_id) == (state.contact_id, state.channel_id)]
+        value = fold(events, validity_months=purpose.consent_validity_months)
+        assert (state.status, state.since, state.last_event_id) == (value.status, value.since, value.last_event_id)
+    for contact in directs:
+        assert ConsentState.objects.get(contact=contact, purpose=purpose, channel=email).status == "withdrawn"
