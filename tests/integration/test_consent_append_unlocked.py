@@ -23,6 +23,17 @@ SINGLE_WRITERS, SINGLES = 3, 12
 BATCHES, BATCH_SIZE = 4, 5
 
 
+def append_batches(start: threading.Barrier, contact, purpose, sms) -> None:
+    """The locked batch writer: BATCHES batches of BATCH_SIZE alternating events on one pair."""
+    start.wait(timeout=LOCK_WAIT_TIMEOUT)
+    for _batch in range(BATCHES):
+        requests = [services.EventRequest(contact=contact, purpose=purpose, channel=sms,
+                                          action="granted" if n % 2 == 0 else "withdrawn", method="api")
+                    for n in range(BATCH_SIZE)]
+        outcomes = services.consent_record_many(requests=requests)
+        assert all(isinstance(o, services.Recorded) for o in outcomes), outcomes
+
+
 def test_unlocked_and_locked_appends_race_without_forking(transactional_db, reference_data):
     purpose = consent_purpose("int-unlocked-race", channels=("email", "sms"))
     email, sms = channel("email"), channel("sms")
@@ -39,17 +50,8 @@ def test_unlocked_and_locked_appends_race_without_forking(transactional_db, refe
                                                method="api", idempotency_key=f"{contact.pk}-{n}")
             assert recorded.created
 
-    def batch_writer():
-        start.wait(timeout=LOCK_WAIT_TIMEOUT)
-        for b in range(BATCHES):
-            requests = [services.EventRequest(contact=batched, purpose=purpose, channel=sms,
-                                              action="granted" if n % 2 == 0 else "withdrawn", method="api")
-                        for n in range(BATCH_SIZE)]
-            outcomes = services.consent_record_many(requests=requests)
-            assert all(isinstance(o, services.Recorded) for o in outcomes), outcomes
-
     threads = [in_own_connection(single_writer, errors, c) for c in singles]
-    threads.append(in_own_connection(batch_writer, errors))
+    threads.append(in_own_connection(append_batches, errors, start, batched, purpose, sms))
     run_to_the_end(threads, errors)
 
     stored = assert_one_unforked_chain(SINGLE_WRITERS * SINGLES + BATCHES * BATCH_SIZE)
@@ -98,16 +100,9 @@ def test_direct_appends_race_the_others_without_forking(transactional_db, refere
             services.consent_record(contact=single, purpose=purpose, channel=email, action="withdrawn",
                                     method="api", idempotency_key=f"single-{n}")
 
-    def batch_writer():
-        start.wait(timeout=LOCK_WAIT_TIMEOUT)
-        for _b in range(BATCHES):
-            requests = [services.EventRequest(contact=batched, purpose=purpose, channel=sms,
-                                              action="granted" if n % 2 == 0 else "withdrawn", method="api")
-                        for n in range(BATCH_SIZE)]
-            assert all(isinstance(o, services.Recorded) for o in services.consent_record_many(requests=requests))
-
     threads = [in_own_connection(direct_writer, errors, c) for c in directs]
-    threads += [in_own_connection(single_writer, errors), in_own_connection(batch_writer, errors)]
+    threads += [in_own_connection(single_writer, errors),
+                in_own_connection(append_batches, errors, start, batched, purpose, sms)]
     run_to_the_end(threads, errors)
 
     stored = assert_one_unforked_chain(1 + DIRECT_WRITERS * DIRECTS + DIRECTS + BATCHES * BATCH_SIZE)
