@@ -265,6 +265,9 @@ REST_FRAMEWORK = {
         "registry.api.authentication.CachedTokenAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["registry.api.permissions.RoleModelPermissions"],
+    # DRF's defaults, with a JSON parser that answers a too deeply nested body with a 400.
+    "DEFAULT_PARSER_CLASSES": ["registry.api.parsers.JSONParser", "rest_framework.parsers.FormParser",
+                               "rest_framework.parsers.MultiPartParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "registry.api.pagination.BoundedLimitOffsetPagination",

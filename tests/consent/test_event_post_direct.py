@@ -316,3 +316,21 @@ def test_the_statement_stays_within_psycopgs_query_cache():
         assert "--" not in sql  # one line: a comment would swallow the rest
         assert len(set(re.findall(r"%\((\w+)\)s", sql))) <= _queries.MAX_CACHED_STATEMENT_PARAMS
     assert connection.vendor == "postgresql"
+
+
+@pytest.mark.parametrize("raw", [b'{"email": "alice@example.org", "purpose": ', b"[" * 100_000 + b"]" * 100_000,
+                                 b'"just a string"', b'{"email": ["alice@example.org"], "purpose": "mailing"}'])
+def test_a_body_the_direct_append_cannot_read_gets_the_views_answer(api, mailing, direct, usual_only, raw):  # noqa: F811
+    fast = api.post(EVENTS, data=raw, content_type="application/json")
+    usual_only(True)
+    slow = api.post(EVENTS, data=raw, content_type="application/json")
+    assert fast.status_code == slow.status_code == 400 and fast.json() == slow.json()
+    assert direct == [] and not ConsentEvent.objects.exists()
+
+
+def test_a_body_over_the_size_limit_gets_the_views_answer(api, mailing, direct, settings):  # noqa: F811
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 64
+    response = post(api, email="alice@example.org", purpose="mailing", channel="email", action="granted",
+                    collection_form="x" * 100)
+    assert response.status_code in (400, 413) and direct == []
+    assert not ConsentEvent.objects.exists()
