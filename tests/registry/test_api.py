@@ -59,6 +59,13 @@ def test_non_json_body_gets_400(api):
     assert "errors" in response.json()
 
 
+def test_a_body_nested_too_deeply_gets_400(api):
+    response = api.generic("POST", "/api/v1/registry/purposes/", "[" * 100_000 + "]" * 100_000,
+                           content_type="application/json")
+    assert response.status_code == 400
+    assert "nested too deeply" in str(response.json()["errors"]) or "imbriqué" in str(response.json()["errors"])
+
+
 def test_duplicate_slug_gets_400(api):
     existing = PurposeFactory(slug="dup")
     response = api.post("/api/v1/registry/purposes/", purpose_payload(existing.activity, slug="dup"), format="json")
