@@ -222,8 +222,9 @@ def read_tail(*, contact_id: int, purpose_id: int, channel_id: int, idempotency_
                                      address_digest), address_digest=address_digest)
 
 
-# Notice ids by hash, as this process last saw them: a hint for the unlocked append, which the
-# append's statement checks (a notice never changes, but a test database is emptied between tests).
+# Notice ids by hash, as this process last saw them: a hint for the unlocked and direct appends,
+# which their statements check. A notice never changes once committed, but a hint may name a row
+# of a transaction rolled back since, or of a test database emptied since.
 _NOTICE_IDS: dict[str, int] = {}
 _NOTICE_IDS_MAX = 4096
 
@@ -460,7 +461,10 @@ def append_direct(*, contact_column: str, identifier: str, event, part_a: str, s
     tail, under the append lock, its hash computed from ``payload_parts`` (``part_a``, and each
     variant's ``part_b``), and upsert the pair's consent, ``state`` (its columns but the contact and
     the last event, by attname, as the database stores them).
-    An IntegrityError means another writer appended this sequence (or this key) first."""
+    The statement is optimistic, as the unlocked append: its snapshot (READ COMMITTED: one per
+    statement) is taken before it waits for the lock, so after waiting for another writer it reads
+    the tail that writer has moved; the unique sequence then refuses the event (IntegrityError: that
+    writer appended first) and the caller runs the statement again, with a new snapshot."""
     from .models import ConsentEvent, ConsentState
 
     event_fields = _fields(ConsentEvent, exclude=("id", *_DIRECT_COMPUTED_EVENT))

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from datetime import timezone as dt_timezone
 from typing import Any, Callable, Iterable, Iterator
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
@@ -461,7 +462,8 @@ def consent_record(
     own keys), returns the first event instead of a second one.
     The notice shown is stored in full (``notice_text``, or else the purpose's current text in
     the contact's language) for actions that follow from a notice. ``read_ahead``: the ledger's
-    tail read with the caller's own query (``selectors.event_rows``), saving a read when it fits.
+    tail read with the caller's own query (``consent.api.serializers.event_rows``), saving a read
+    when it fits.
     One transaction (that of ``consent_record_many``)."""
     request = EventRequest(
         contact=contact, purpose=purpose, channel=channel, action=action, method=method, effective_at=effective_at,
@@ -812,23 +814,24 @@ class _AppendTarget:
 _TARGETS: dict[tuple[str, str], _AppendTarget] = {}
 _TARGETS_MAX = 256
 # Stored contact languages the direct append prepares an event for (blank: the default, French).
-_CONTACT_LANGUAGES = ("fr", "en", "")
+_CONTACT_LANGUAGES = (*(code for code, _label in settings.LANGUAGES), "")
 
 
 def _append_target(*, purpose_slug: str, channel_code: str) -> _AppendTarget | None:
     key = (purpose_slug, channel_code)
-    if key not in _TARGETS:
+    target = _TARGETS.get(key)  # one look-up: another thread may drop the entry at any time
+    if target is None:
         purpose = Purpose.objects.annotate(row_digest=_row_digest(Purpose)).filter(slug=purpose_slug).first()
         channel = Channel.objects.annotate(row_digest=_row_digest(Channel)).filter(code=channel_code).first()
         if purpose is None or channel is None:
             return None
         if len(_TARGETS) >= _TARGETS_MAX:
             _TARGETS.clear()
-        _TARGETS[key] = _AppendTarget(
+        target = _TARGETS[key] = _AppendTarget(
             purpose, channel, purpose.row_digest, channel.row_digest,
             list(purpose.versions.order_by("version")) if purpose.version > 1 else [],
             selectors.purpose_material_version(purpose=purpose))
-    return _TARGETS[key]
+    return target
 
 
 def _row_digest(model) -> RawSQL:
@@ -903,8 +906,8 @@ def consent_record_direct(*, identifier: tuple[str, str], purpose_slug: str, cha
         except IntegrityError:  # another writer took this sequence (or this idempotency key) meanwhile
             continue
         if written.event_id is None:
-            if written.contact is not None:  # found, but a check failed: read the purpose again
-                _TARGETS.pop((purpose_slug, channel_code), None)
+            if written.contact is not None and _stale_target_possible(written.contact):
+                _TARGETS.pop((purpose_slug, channel_code), None)  # read the purpose and channel again
             return None
         found = _new_instance(Contact, **{attname: written.contact[column]
                                           for column, attname in _contact_columns().items()})
@@ -919,6 +922,15 @@ def consent_record_direct(*, identifier: tuple[str, str], purpose_slug: str, cha
         return DirectRecorded(Recorded(event, True, after if written.state_written else None, written.suppression),
                               target.material_version)
     return None
+
+
+def _stale_target_possible(contact_row: dict[str, Any]) -> bool:
+    """Whether a direct append refused for this contact may have been refused for the purpose or
+    channel as this process read them (or their notices): not when the contact itself explains it
+    (restricted, anonymised, a language without a prepared event). Else, an idempotency key used
+    already among them, the purpose is read again: cheap, and rare."""
+    return not (contact_row["restricted"] or contact_row["anonymised_at"] is not None
+                or contact_row["language"] not in _CONTACT_LANGUAGES)
 
 
 def _direct_notice(target: _AppendTarget, request: EventRequest, language: str) -> Notice | None:

@@ -65,6 +65,16 @@ def _empty_cache(settings):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_process_caches():
+    """Each test starts as a new process would: no purpose or notice known to the direct append
+    (a stale one is only a hint its statement refuses, but would change a test's query count)."""
+    from consent import ledger, services
+
+    services._TARGETS.clear()
+    ledger._NOTICE_IDS.clear()
+
+
+@pytest.fixture(autouse=True)
 def _celery_eager(request):
     """Unit tests run tasks in-process; integration tests talk to a real worker."""
     if request.node.get_closest_marker("integration"):

@@ -43,11 +43,23 @@ class InstantField(serializers.DateTimeField):
         return parsed
 
 
+def storable(value: str) -> bool:
+    """Can PostgreSQL take this string as a parameter: no NUL character, and valid Unicode (a JSON
+    escape such as \\ud800 gives a lone surrogate, which no encoding can send)?"""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 class CodeRelatedField(serializers.SlugRelatedField):
-    """A row by its code or slug; a NUL character is refused here, as PostgreSQL would fail on it."""
+    """A row by its code or slug; a string PostgreSQL cannot take (storable) is refused here."""
 
     def to_internal_value(self, data):
-        if isinstance(data, str) and "\x00" in data:
+        if isinstance(data, str) and not storable(data):
             self.fail("invalid")
         return super().to_internal_value(data)
 
@@ -241,7 +253,7 @@ def _stored_identifier(data) -> tuple[tuple[str, object], object] | None:
     try:
         if field == "contact_id":
             return ((field, value), value) if type(value) is int and 1 <= value <= MAX_BIGINT else None
-        if not isinstance(value, str) or "\x00" in value or not value.strip():
+        if not isinstance(value, str) or not storable(value) or not value.strip():
             return None
         value = value.strip()
         stored = {"email": normalise_email, "phone": normalise_phone}.get(field, str.strip)(value)
@@ -313,7 +325,7 @@ class ConsentEventCreateSerializer(ContactIdentifierSerializer):
     def to_internal_value(self, data):
         # The purpose, the channel and the contact in one query; the fields then answer from it.
         purpose, channel = (data.get("purpose"), data.get("channel")) if hasattr(data, "get") else (None, None)
-        if all(isinstance(code, str) and code and "\x00" not in code for code in (purpose, channel)):
+        if all(isinstance(code, str) and code and storable(code) for code in (purpose, channel)):
             identifier = _stored_identifier(data)
             rows = event_rows(purpose_slug=purpose, channel_code=channel,
                               contact_by=(identifier[0][0], identifier[1]) if identifier else None,

@@ -14,6 +14,7 @@ from django.core.exceptions import SuspiciousOperation
 from django.contrib.auth import get_user_model
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django.http import HttpResponse
+from django.utils.cache import patch_vary_headers
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
@@ -203,6 +204,8 @@ _DIRECT_FIELDS = frozenset({"email", "phone", "purpose", "channel", "action", "m
 _CLIENT_ACTIONS = frozenset(value for value, _label in services.CLIENT_ACTION_CHOICES)
 _CLIENT_METHODS = frozenset(value for value, _label in services.CLIENT_METHOD_CHOICES)
 _JSON_ACCEPTED = {"", "*/*", "application/json"}
+# Such a body is a few hundred bytes; a larger one is not the common case (and the view reads it).
+_DIRECT_MAX_BODY = 4096
 
 
 def direct_post(request) -> HttpResponse | None:
@@ -212,20 +215,26 @@ def direct_post(request) -> HttpResponse | None:
     body, headers; the session is never read, so no ``Vary: Cookie``). None whenever anything is
     not that case (another authentication or body, a refusal, an error): the view then runs as
     usual and gives its answer, error messages included."""
-    if request.content_type != "application/json" or request.headers.get("Accept", "").strip() not in _JSON_ACCEPTED:
+    if (request.content_type != "application/json"
+            or request.headers.get("Accept", "").strip() not in _JSON_ACCEPTED
+            # The session comes first in the view (SessionAuthentication, with its CSRF check): a
+            # request that may carry one goes there.
+            or settings.SESSION_COOKIE_NAME in request.COOKIES
+            or not 0 < int(request.META.get("CONTENT_LENGTH") or 0) <= _DIRECT_MAX_BODY):
         return None
     try:
         authenticated = CachedTokenAuthentication().authenticate(request)
         idempotency_key = _idempotency_key(request)
-        body = json.loads(request.body)
-    except (APIException, ValueError, RecursionError, SuspiciousOperation, OSError):
-        return None  # the view meets the same and answers as it does (a 401, a 400, a 413...)
+        # Decoded as the view's JSON parser decodes it: the declared charset, strictly.
+        body = json.loads(request.body.decode(request.encoding or settings.DEFAULT_CHARSET))
+    except (APIException, ValueError, RecursionError, LookupError, SuspiciousOperation, OSError):
+        return None  # the view meets the same and answers as it does (a 401, a 400...)
     if authenticated is None or not isinstance(authenticated[1], TokenAuth):
         return None
     if not authenticated[1].has_perms(_permissions_to_record()):
         return None
     if (type(body) is not dict or not body.keys() <= _DIRECT_FIELDS
-            or not all(type(value) is str and "\x00" not in value for value in body.values())
+            or not all(type(value) is str and s.storable(value) for value in body.values())
             or body.get("action") not in _CLIENT_ACTIONS or body.get("method") not in _CLIENT_METHODS
             or "purpose" not in body or "channel" not in body):
         return None
@@ -245,9 +254,16 @@ def direct_post(request) -> HttpResponse | None:
     response = HttpResponse(JSONRenderer().render(s.recorded_event_data(recorded.event, check)),
                             status=status.HTTP_201_CREATED,
                             content_type="application/json")
-    response.headers["Vary"] = "Accept"
-    response.headers["Allow"] = "GET, POST, HEAD, OPTIONS"
+    patch_vary_headers(response, ["Accept"])  # as DRF's finalize_response
+    response.headers["Allow"] = _allowed_methods()
     return response
+
+
+@functools.cache
+def _allowed_methods() -> str:
+    view = ConsentEventView()
+    view.setup(None)  # as the view function does (HEAD is answered by GET)
+    return ", ".join(view.allowed_methods)
 
 
 @functools.cache

@@ -4,15 +4,18 @@ give exactly what the usual path gives (events, chain, current consent, response
 other case, error or doubt back to the usual path."""
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
 from django.db import connection
+from django.test import Client
 from psycopg import _queries
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from consent import ledger, selectors, services
+from consent.api import views
 from consent.api.views import direct_post
 from consent.models import ConsentEvent, ConsentState, Contact, SuppressionEntry
 from consent.normalise import suppression_digest
@@ -27,13 +30,6 @@ EVENTS = "/api/v1/consent/events/"
 # What differs between two events of the same request on two contacts (ids, times, place in the chain).
 VARYING = {"id", "sequence", "contact_id", "effective_at", "recorded_at", "hash"}
 VARYING_STATE = {"since", "expires_at"}
-
-
-@pytest.fixture(autouse=True)
-def fresh_process():
-    """Each test starts as a new process would: no purpose read yet (a stale one would only cost the
-    first request its direct append, which these tests count)."""
-    services._TARGETS.clear()
 
 
 @pytest.fixture
@@ -328,9 +324,109 @@ def test_a_body_the_direct_append_cannot_read_gets_the_views_answer(api, mailing
     assert direct == [] and not ConsentEvent.objects.exists()
 
 
-def test_a_body_over_the_size_limit_gets_the_views_answer(api, mailing, direct, settings):  # noqa: F811
-    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 64
-    response = post(api, email="alice@example.org", purpose="mailing", channel="email", action="granted",
-                    collection_form="x" * 100)
-    assert response.status_code in (400, 413) and direct == []
-    assert not ConsentEvent.objects.exists()
+@pytest.fixture
+def no_direct():
+    """Switch direct_post itself off (the view function looks it up in its module)."""
+    own = pytest.MonkeyPatch()
+
+    def switch(on: bool):
+        if on:
+            own.setattr(views, "direct_post", lambda request: None)
+        else:
+            own.undo()
+    yield switch
+    own.undo()
+
+
+def both_ways(no_direct, send):
+    """(the answer with the direct append, the answer of the view alone) to the same request."""
+    fast = send()
+    no_direct(True)
+    usual = send()
+    no_direct(False)
+    return fast, usual
+
+
+def raw_body(**fields) -> bytes:
+    return json.dumps({"method": "api", **fields}).encode()
+
+
+@pytest.mark.parametrize("content_type, mangle", [
+    ("application/json", lambda body: b"\xef\xbb\xbf" + body),  # a UTF-8 BOM: the view's parser refuses it
+    ("application/json; charset=utf-16", lambda body: body),  # read as declared, as the view reads it
+    ("application/json", lambda body: body.replace(b"mailing", b"mail\xed\xa0\x80")),  # UTF-8 of a surrogate
+    ("application/json", lambda body: body.replace(b"mailing", b"mail\\ud800")),  # the JSON escape of one
+])
+def test_a_body_decoded_as_the_view_decodes_it(api, mailing, direct, no_direct, content_type, mangle):  # noqa: F811
+    warm_notices(api, "mailing", direct=direct)
+    alice = ContactFactory(email="alice@example.org")
+    body = mangle(raw_body(email=alice.email, purpose="mailing", channel="email", action="withdrawn"))
+    fast, usual = both_ways(no_direct, lambda: api.generic("POST", EVENTS, body, content_type=content_type))
+    assert fast.status_code == usual.status_code == 400 and fast.json() == usual.json()
+    assert direct == [] and not ConsentEvent.objects.filter(contact=alice).exists()
+
+
+def test_a_large_body_is_the_views(api, mailing, direct, no_direct, settings):  # noqa: F811
+    """A body larger than the common case's is left to the view unread, whatever the view then
+    makes of it (here, past Django's DATA_UPLOAD_MAX_MEMORY_SIZE)."""
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    warm_notices(api, "mailing", direct=direct)
+    alice, bob = ContactFactory(email="alice@example.org"), ContactFactory(email="bob@example.org")
+    text = "Our full privacy notice. " + "y" * 20_000
+    responses = iter([alice, bob])
+    fast, usual = both_ways(no_direct, lambda: api.generic("POST", EVENTS, raw_body(
+        email=next(responses).email, purpose="mailing", channel="email", action="granted", notice_text=text),
+        content_type="application/json"))
+    assert (fast.status_code, fast.headers["Content-Type"]) == (usual.status_code, usual.headers["Content-Type"])
+    assert direct == []
+
+
+def test_a_session_comes_first_as_in_the_view(mailing, staff_user, integration_user, direct, no_direct):  # noqa: F811
+    """A browser session carrying a token besides: the view authenticates the session (and checks
+    CSRF); the direct append, which knows only tokens, leaves such a request to it."""
+    client = token_client(integration_user)
+    warm_notices(client, "mailing", direct=direct)
+    alice = ContactFactory(email="alice@example.org")
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(staff_user)
+    token = Token.objects.get(user=integration_user).key
+    fast, usual = both_ways(no_direct, lambda: browser.generic(
+        "POST", EVENTS, raw_body(email=alice.email, purpose="mailing", channel="email", action="withdrawn"),
+        content_type="application/json", HTTP_AUTHORIZATION="Token " + token))
+    assert fast.status_code == usual.status_code == 403 and direct == []
+    assert not ConsentEvent.objects.filter(contact=alice).exists()
+
+
+class _DroppedMeanwhile(dict):
+    """The purposes read as another thread leaves them: a key there when looked for, gone after."""
+
+    def __contains__(self, key):
+        present = super().__contains__(key)
+        if present:
+            self.pop(key)
+        return present
+
+    def get(self, key, default=None):
+        value = super().get(key, default)
+        self.pop(key, None)
+        return value
+
+
+def test_a_purpose_another_thread_drops_meanwhile_is_no_error(api, mailing, direct, monkeypatch):  # noqa: F811
+    warm_notices(api, "mailing", direct=direct)
+    assert services._append_target(purpose_slug="mailing", channel_code="email") is not None
+    monkeypatch.setattr(services, "_TARGETS", _DroppedMeanwhile(services._TARGETS))
+    alice = ContactFactory(email="alice@example.org")
+    assert post(api, email=alice.email, purpose="mailing", channel="email", action="withdrawn").status_code == 201
+
+
+@pytest.mark.parametrize("key", ['a\\b"c', "it's 100%", ',"notice":"x', ',"contact":0,"effective_at":',
+                                 "\u00e9\u00ff\u00a9", "%(part_a)s", "E'\\n'", "{}}"])
+def test_keys_that_play_with_the_payloads_escaping_hash_alike(api, mailing, direct, key):  # noqa: F811
+    warm_notices(api, "mailing", direct=direct)
+    alice = ContactFactory(email="alice@example.org", language="en")
+    response = post(api, key=key, email=alice.email, purpose="mailing", channel="email", action="granted")
+    assert response.status_code == 201 and direct == [True], (response.content, direct)
+    assert ConsentEvent.objects.get(pk=response.json()["id"]).idempotency_key == key
+    checked, broken = selectors.ledger_verify()
+    assert broken is None and checked == ConsentEvent.objects.count()

@@ -66,9 +66,10 @@ DIRECT_WRITERS, DIRECTS = 3, 12
 
 
 def test_direct_appends_race_the_others_without_forking(transactional_db, reference_data):
-    """The API's one-statement append (services.consent_record_direct), its tail read in the same
-    statement that takes the lock, racing unlocked and locked appends: a lost race is refused by
-    the unique sequence and tried again; one chain, every state the fold of its events."""
+    """The API's one-statement append (services.consent_record_direct) racing unlocked and locked
+    appends. The statement reads the tail with the snapshot it started with, before it waits for the
+    lock: a lost race is refused by the unique sequence and tried again. One chain, every state the
+    fold of its events."""
     from django.contrib.auth import get_user_model
 
     purpose = consent_purpose("int-direct-race", channels=("email", "sms"))
