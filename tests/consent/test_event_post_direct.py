@@ -356,6 +356,7 @@ def raw_body(**fields) -> bytes:
     ("application/json; charset=utf-16", lambda body: body),  # read as declared, as the view reads it
     ("application/json", lambda body: body.replace(b"mailing", b"mail\xed\xa0\x80")),  # UTF-8 of a surrogate
     ("application/json", lambda body: body.replace(b"mailing", b"mail\\ud800")),  # the JSON escape of one
+    ("application/json", lambda body: body.replace(b"alice@", b"al\\ud800ice@")),  # ... in the identifier
 ])
 def test_a_body_decoded_as_the_view_decodes_it(api, mailing, direct, no_direct, content_type, mangle):  # noqa: F811
     warm_notices(api, "mailing", direct=direct)
