@@ -376,7 +376,8 @@ _DIRECT_COMPUTED_STATE = ("id", "contact", "last_event")
 def _append_direct_sql(contact_column: str, variants: int) -> str:
     from registry.models import Channel, Purpose
 
-    from .models import Contact, SuppressionEntry as Entry
+    from .models import Contact
+    from .models import SuppressionEntry as Entry
 
     table, col, Event, State, Notice, PurposeChannel = _sql_names()
     event_fields = [field for field in Event._meta.concrete_fields if not field.primary_key]

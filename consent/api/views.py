@@ -10,12 +10,12 @@ import json
 
 import django_filters
 from django.conf import settings
-from django.core.exceptions import SuspiciousOperation
 from django.contrib.auth import get_user_model
+from django.core.exceptions import SuspiciousOperation
 from django.db import DEFAULT_DB_ALIAS, transaction
 from django.http import HttpResponse
-from django.utils.cache import patch_vary_headers
 from django.shortcuts import get_object_or_404
+from django.utils.cache import patch_vary_headers
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -219,10 +219,11 @@ def direct_post(request) -> HttpResponse | None:
             or request.headers.get("Accept", "").strip() not in _JSON_ACCEPTED
             # The session comes first in the view (SessionAuthentication, with its CSRF check): a
             # request that may carry one goes there.
-            or settings.SESSION_COOKIE_NAME in request.COOKIES
-            or not 0 < int(request.META.get("CONTENT_LENGTH") or 0) <= _DIRECT_MAX_BODY):
+            or settings.SESSION_COOKIE_NAME in request.COOKIES):
         return None
     try:
+        if not 0 < int(request.META.get("CONTENT_LENGTH") or 0) <= _DIRECT_MAX_BODY:
+            return None
         authenticated = CachedTokenAuthentication().authenticate(request)
         idempotency_key = _idempotency_key(request)
         # Decoded as the view's JSON parser decodes it: the declared charset, strictly.

@@ -431,3 +431,8 @@ def test_keys_that_play_with_the_payloads_escaping_hash_alike(api, mailing, dire
     assert ConsentEvent.objects.get(pk=response.json()["id"]).idempotency_key == key
     checked, broken = selectors.ledger_verify()
     assert broken is None and checked == ConsentEvent.objects.count()
+
+
+def test_a_malformed_content_length_is_the_views(rf, mailing):  # noqa: F811
+    request = rf.post(EVENTS, data=b"{}", content_type="application/json", CONTENT_LENGTH="many")
+    assert direct_post(request) is None
