@@ -480,17 +480,15 @@ def append_direct(*, contact_column: str, identifier: str, event, part_a: str, s
                   idempotency_key=event.idempotency_key, recorded_by=event.recorded_by_id,
                   address_digest=address_digest)
     with prepared_cursor() as cursor:
-        sql = _append_direct_sql(contact_column, len(variants))
-        cursor.execute(sql, params)
+        cursor.execute(_append_direct_sql(contact_column, len(variants)), params)
         row = cursor.fetchone()
-        if sql not in _CONTACT_COLUMNS:  # f.*: the table's columns, in its order
-            _CONTACT_COLUMNS[sql] = [column.name for column in cursor.description[9:]]
+        # f.* is the table's columns as they are now (a column added or dropped since the statement was
+        # prepared included): named from this result, by its raw field names (cheaper than description).
+        result = cursor.cursor.pgresult
+        names = [result.fname(index).decode() for index in range(9, result.nfields)]
     event_id, sequence, previous_hash, hash_, notice_id, state_written, found, sources, created = row[:9]
     return DirectAppended(event_id, sequence, previous_hash, hash_, notice_id, bool(state_written),
-                          dict(zip(_CONTACT_COLUMNS[sql], row[9:])) if found else None, tuple(zip(sources, created)))
-
-
-_CONTACT_COLUMNS: dict[str, list[str]] = {}
+                          dict(zip(names, row[9:])) if found else None, tuple(zip(sources, created)))
 
 
 def evidence_matches(event) -> bool:

@@ -436,3 +436,18 @@ def test_keys_that_play_with_the_payloads_escaping_hash_alike(api, mailing, dire
 def test_a_malformed_content_length_is_the_views(rf, mailing):  # noqa: F811
     request = rf.post(EVENTS, data=b"{}", content_type="application/json", CONTENT_LENGTH="many")
     assert direct_post(request) is None
+
+
+def test_a_contact_column_added_while_running_does_not_break_the_prepared_statement(api, mailing, direct):  # noqa: F811
+    """A deploy's expand migration adds a column while the old code runs: f.* then names one more
+    column than when the statement was prepared; the contact is still read by name."""
+    warm_notices(api, "mailing", direct=direct)
+    alice, bob = ContactFactory(email="alice@example.org"), ContactFactory(email="bob@example.org", language="en")
+    for _n in range(2):  # prepared on the server by now
+        assert post(api, email=alice.email, purpose="mailing", channel="email", action="withdrawn").status_code == 201
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE consent_contact ADD COLUMN zz_added integer")
+    response = post(api, email=bob.email, purpose="mailing", channel="email", action="granted")
+    assert response.status_code == 201 and direct == [True, True, True]
+    assert response.json()["contact_id"] == bob.pk
+    assert ConsentEvent.objects.get(pk=response.json()["id"]).notice.language == "en"  # bob's row, read by name
