@@ -396,9 +396,8 @@ class _Batch:
 
         # As contact_get_or_create: by phone only for a line without an email (a phone is shared), the
         # oldest holder whose names the line does not contradict.
-        contact = self.by_email.get(row.email) if row.email else next(
-            (held for held in self.by_phone.get(row.phone, ())
-             if selectors.names_agree(held, first_name=row.first_name, last_name=row.last_name)), None)
+        contact = self.by_email.get(row.email) if row.email else selectors.holder_named(
+            self.by_phone.get(row.phone, ()), first_name=row.first_name, last_name=row.last_name)
         if contact is not None and (missing := _missing_addresses(contact, row)):
             vars(contact).update(missing)  # saved by write(), before the events; read by the plan meanwhile
             self.filled.setdefault(contact.pk, (contact, {}))[1].update(missing)

@@ -159,8 +159,8 @@ TAIL_WIDTH = 12  # the columns of tail_columns
 
 def tail_columns(contact: str, purpose: str, channel: str) -> tuple[str, str]:
     """(select list, joins) that read a Tail for the contact, purpose and channel given as SQL
-    expressions (``%s`` placeholders, or columns of the query they join). Their parameters, in
-    this order, are ``tail_params``'s."""
+    expressions (columns of the query they join). The select list's parameters, in this order, are
+    ``tail_params``'s; the joins have none."""
     from .models import SuppressionEntry as Entry
 
     table, col, Event, State, Notice, PurposeChannel = _sql_names()
@@ -202,17 +202,18 @@ def tail_from_row(values, *, asked: tuple, address_digest: str | None) -> Tail:
 
 @functools.cache
 def _read_tail_sql() -> str:
-    select, joins = tail_columns("%s", "%s", "%s")
-    return f"SELECT {select}\n          FROM (SELECT 1 AS one) one{joins}"
+    # The pair's ids as columns of one row, so that tail_params are the only other parameters.
+    select, joins = tail_columns("pair.contact", "pair.purpose", "pair.channel")
+    return (f"SELECT {select}\n          FROM (SELECT %s::bigint AS contact, %s::bigint AS purpose, "
+            f"%s::bigint AS channel) pair{joins}")
 
 
 def read_tail(*, contact_id: int, purpose_id: int, channel_id: int, idempotency_key: str | None,
               recorded_by_id: int | None, notice_sha256: str | None, address_digest: str | None = None) -> Tail:
     """PostgreSQL: the Tail for appending one event of this contact x purpose x channel; with the
     suppression entries of ``address_digest`` (selectors.stored_address_digest) when given."""
-    # tail_columns' placeholders in the order they appear: the select list's, then the joins'.
-    params = [purpose_id, channel_id, idempotency_key, recorded_by_id, notice_sha256,
-              channel_id, address_digest, channel_id, address_digest, contact_id, purpose_id, channel_id]
+    params = tail_params(idempotency_key=idempotency_key, recorded_by_id=recorded_by_id, notice_sha256=notice_sha256,
+                         address_digest=address_digest) + [contact_id, purpose_id, channel_id]
     with prepared_cursor() as cursor:
         cursor.execute(_read_tail_sql(), params)
         row = cursor.fetchone()
@@ -263,18 +264,25 @@ def _append_one_sql(with_state: bool) -> str:
         return sql + "\n        SELECT appended.id, false FROM appended"
     state_fields = [field for field in State._meta.concrete_fields if field.name not in ("id", "last_event")]
     columns = [col(State, f.name) for f in state_fields] + [col(State, "last_event")]
+    state_upsert = _state_upsert_sql(columns, f"SELECT {values(state_fields)}, appended.id FROM appended")
+    return sql + f""",
+        state AS ({state_upsert})
+        SELECT appended.id, EXISTS (SELECT 1 FROM state) FROM appended"""
+
+
+def _state_upsert_sql(columns: list[str], select: str) -> str:
+    """Write the pair's current consent, the ``columns`` (quoted) of ConsentState from ``select``,
+    by apply_event's rule: an event dated before the current consent changes nothing. Evaluated on
+    the row as it is when written, so a newer event written meanwhile is never overwritten."""
+    table, col, _Event, State, _Notice, _PurposeChannel = _sql_names()
     unique = ", ".join(col(State, name) for name in ("contact", "purpose", "channel"))
     updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c not in unique)
-    # apply_event's rule: an event dated before the current consent changes nothing. Evaluated on
-    # the row as it is when written, so a newer event written meanwhile is never overwritten.
-    return sql + f""",
-        state AS (
+    return f"""
             INSERT INTO {table(State)} ({", ".join(columns)})
-            SELECT {values(state_fields)}, appended.id FROM appended
+            {select}
             ON CONFLICT ({unique}) DO UPDATE SET {updates}
              WHERE {table(State)}.{col(State, "since")} <= EXCLUDED.{col(State, "since")}
-            RETURNING 1)
-        SELECT appended.id, EXISTS (SELECT 1 FROM state) FROM appended"""
+            RETURNING 1"""
 
 
 def append_one(event, state=None) -> bool | None:
@@ -402,9 +410,8 @@ def _append_direct_sql(contact_column: str, variants: int) -> str:
             "timestamp with time zone": "timestamptz"}.get(db_type, db_type)
         return computed.get(field.name) or f"%({prefix}{field.attname})s::{short}"
 
-    unique = ", ".join(col(State, name) for name in ("contact", "purpose", "channel"))
-    state_columns = [col(State, f.name) for f in state_fields]
-    updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in state_columns if c not in unique)
+    state_upsert = _state_upsert_sql([col(State, f.name) for f in state_fields],
+                                     f"SELECT {', '.join(value(f, 's_') for f in state_fields)} FROM appended a CROSS JOIN ok")
     entries = (f"FROM {table(Entry)} x WHERE x.{col(Entry, 'channel')} = %(channel)s "
                f"AND x.{col(Entry, 'digest')} = %(address_digest)s ORDER BY x.id")
     sql = f"""
@@ -433,12 +440,7 @@ def _append_direct_sql(contact_column: str, variants: int) -> str:
             INSERT INTO {table(Event)} ({", ".join(col(Event, f.name) for f in event_fields)})
             SELECT {", ".join(value(f, "e_") for f in event_fields)} FROM ok CROSS JOIN serialised LEFT JOIN t ON true
             RETURNING id, {seq}, {col(Event, "previous_hash")}, {hash_}, {col(Event, "notice")}),
-        state AS (
-            INSERT INTO {table(State)} ({", ".join(state_columns)})
-            SELECT {", ".join(value(f, "s_") for f in state_fields)} FROM appended a CROSS JOIN ok
-            ON CONFLICT ({unique}) DO UPDATE SET {updates}
-             WHERE {table(State)}.{col(State, "since")} <= EXCLUDED.{col(State, "since")}
-            RETURNING 1)
+        state AS ({state_upsert})
         SELECT a.id, a.{seq}, a.{col(Event, "previous_hash")}, a.{hash_}, a.{col(Event, "notice")},
                EXISTS (SELECT 1 FROM state), f.id IS NOT NULL,
                ARRAY(SELECT x.{col(Entry, "source")} {entries}), ARRAY(SELECT x.{col(Entry, "created_at")} {entries}),

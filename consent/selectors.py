@@ -68,10 +68,14 @@ def contact_find_by_phone(*, phone: str, first_name: str = "", last_name: str = 
     """The oldest contact holding this phone whose names do not contradict the ones given: two people
     sharing a landline (a family, colleagues) are told apart by their names, so one never records
     consent on the other's contact. Without names, the oldest holder (as contact_find)."""
-    for contact in Contact.objects.filter(phone=normalise_phone(phone)).order_by("pk"):
-        if names_agree(contact, first_name=first_name, last_name=last_name):
-            return contact
-    return None
+    return holder_named(Contact.objects.filter(phone=normalise_phone(phone)).order_by("pk"),
+                        first_name=first_name, last_name=last_name)
+
+
+def holder_named(holders: Iterable[Contact], *, first_name: str, last_name: str) -> Contact | None:
+    """The first of the holders of one phone (oldest first) whose names do not contradict these."""
+    return next((contact for contact in holders
+                 if names_agree(contact, first_name=first_name, last_name=last_name)), None)
 
 
 def names_agree(contact: Contact, *, first_name: str, last_name: str) -> bool:

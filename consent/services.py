@@ -178,7 +178,6 @@ def contacts_bulk_create(*, contacts: list[Contact]) -> None:
     """Insert new contacts (already checked, without categories) and their creation history rows,
     as ``simple_history``'s ``bulk_create_with_history`` does: on PostgreSQL a big batch goes by
     COPY with keys drawn from the table's sequence, otherwise through the ORM. Sets each ``pk``."""
-    from django.conf import settings
     from simple_history.utils import bulk_create_with_history
 
     if not contacts:
@@ -195,16 +194,11 @@ def contacts_bulk_create(*, contacts: list[Contact]) -> None:
     if not getattr(settings, "SIMPLE_HISTORY_ENABLED", True):
         return
     user = history.get_default_history_user(contacts[0])  # the request's user, if any: the same for all
-    tracked = [field.attname for field in history.tracked_fields]
+    tracked = tuple(history.tracked_fields)  # Contact's own fields
     extra = (now, None, "+", getattr(user, "pk", None))  # history_date, change reason, type, user
-    _copy_rows(history, [*tracked, "history_date", "history_change_reason", "history_type", "history_user_id"],
-               (values + extra for values in dbvalues.rows(contacts, _fields_named(Contact, tuple(tracked)))))
-
-
-@functools.cache
-def _fields_named(model, attnames: tuple[str, ...]) -> tuple:
-    by_attname = {field.attname: field for field in model._meta.concrete_fields}
-    return tuple(by_attname[name] for name in attnames)
+    _copy_rows(history, [*(field.attname for field in tracked), "history_date", "history_change_reason",
+                         "history_type", "history_user_id"],
+               (values + extra for values in dbvalues.rows(contacts, tracked)))
 
 
 def contacts_draw_ids(*, contacts: list[Contact]) -> None:
@@ -895,14 +889,14 @@ def consent_record_direct(*, identifier: tuple[str, str], purpose_slug: str, cha
     state = {"purpose_id": purpose.pk, "channel_id": channel.pk, "status": value.status,
              "purpose_version": value.purpose_version, "since": value.since, "expires_at": value.expires_at,
              "reachable": selectors.contact_reachable_on(contact=contact, channel_code=channel.code)}
+    address_digest = stored_address_digest(channel.code, stored)
     for _try in range(_UNLOCKED_TRIES):
         try:
             with transaction.atomic() if connection.in_atomic_block else nullcontext():
                 written = ledger.append_direct(
                     contact_column=field, identifier=stored, event=event, part_a=part_a, state=state,
-                    variants=variants,
-                    purpose_row=target.purpose_row, channel_row=target.channel_row,
-                    address_digest=stored_address_digest(channel.code, stored))
+                    variants=variants, purpose_row=target.purpose_row, channel_row=target.channel_row,
+                    address_digest=address_digest)
         except IntegrityError:  # another writer took this sequence (or this idempotency key) meanwhile
             continue
         if written.event_id is None:
@@ -1446,8 +1440,6 @@ def _double_opt_in_already_asked(*, contact: Contact, item: CollectionFormItem, 
     a day of its confirmation window left: the same confirmation link is sent again. Already given:
     the person gets their preference-centre link instead. Either way the page says, as for a new
     request, that an email was sent."""
-    from django.conf import settings
-
     from . import tasks
 
     current = selectors.consent_check(contact=contact, purpose=item.purpose, channel=item.channel)
@@ -1530,8 +1522,6 @@ def _terms_changed() -> ValidationError:
 def consent_expire_pending(*, now: datetime | None = None) -> int:
     """Expire double opt-ins left unconfirmed; erase contacts that exist only for them
     (``created_only_for_double_opt_in``). Returns how many expired."""
-    from django.conf import settings
-
     now = now or timezone.now()
     cutoff = now - timedelta(days=settings.DOUBLE_OPT_IN_DAYS)
     # An erased contact's pending consent cannot be recorded against any more, nor reach anyone.

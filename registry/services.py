@@ -277,7 +277,6 @@ ACTIVITY_M2M = ("data_subject_categories", "recipients", "processors", "security
 
 
 @transaction.atomic
-@transaction.atomic
 def activity_save(*, activity: ProcessingActivity | None = None, **fields: Any) -> ProcessingActivity:
     """Create (``activity`` None) or change an activity; many-to-many fields are given as iterables.
     A retired activity retires its purposes (activity_retire_purposes)."""
