@@ -2,7 +2,7 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from .models import EVIDENCE_NOTE_MAX_LENGTH, CollectionForm, Method
+from .models import EVIDENCE_NOTE_MAX_LENGTH, CollectionForm, Contact, Method
 
 STAFF_METHODS = [
     (Method.STAFF_FORM, _("At the desk")),
@@ -23,13 +23,22 @@ class CollectionSubmissionForm(forms.Form):
     postal_code = forms.CharField(label=_("Postal code"), required=False, max_length=12)
     city = forms.CharField(label=_("City"), required=False, max_length=120)
 
-    def __init__(self, *args, collection_form: CollectionForm, staff: bool = False, **kwargs):
+    def __init__(self, *args, collection_form: CollectionForm, staff: bool = False, may_choose_contact: bool = False,
+                 box_statuses: dict[int, str] | None = None, **kwargs):
+        """``may_choose_contact``: a staff member who may read contacts records for one found by
+        ``selectors.contact_search`` (the hidden ``contact`` field). ``box_statuses``: what that
+        contact's consent is now, per form item, shown under each box."""
         super().__init__(*args, **kwargs)
         self.collection_form = collection_form
         self.items = list(collection_form.items.select_related("purpose", "channel"))
         for item in self.items:
             self.fields[self.box_name(item)] = forms.BooleanField(
-                label=self.box_label(item), required=False, initial=False, label_suffix="")
+                label=self.box_label(item), required=False, initial=False, label_suffix="",
+                help_text=(box_statuses or {}).get(item.pk, ""))
+        if staff and may_choose_contact:
+            self.fields["contact"] = forms.ModelChoiceField(
+                queryset=Contact.objects.filter(anonymised_at__isnull=True), required=False, widget=forms.HiddenInput,
+                error_messages={"invalid_choice": _("This contact no longer exists or was anonymised: search again.")})
         if collection_form.require_age_15:
             self.fields["age_confirmed"] = forms.BooleanField(label=_("I am 15 or older"), required=False,
                                                               label_suffix="")
@@ -59,7 +68,7 @@ class CollectionSubmissionForm(forms.Form):
 
     def clean(self):
         data = super().clean()
-        if not (data.get("email") or data.get("phone") or data.get("last_name")):
+        if not (data.get("email") or data.get("phone") or data.get("last_name") or data.get("contact")):
             raise forms.ValidationError(_("Give at least your email or your phone number."))
         if self.cleaned_data.get("method") == Method.PAPER and not self.cleaned_data.get("evidence_document"):
             self.add_error("evidence_document", _("Attach the scan of the signed paper form."))

@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
+from django.core.exceptions import ValidationError
 from django.db import connection
 from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
@@ -82,6 +84,40 @@ def names_agree(contact: Contact, *, first_name: str, last_name: str) -> bool:
     """No name given contradicts the contact's (an empty name, on either side, says nothing)."""
     return all(not given.strip() or not held.strip() or given.strip().casefold() == held.strip().casefold()
                for given, held in ((first_name or "", contact.first_name), (last_name or "", contact.last_name)))
+
+
+CONTACT_SEARCH_LIMIT = 20
+_NAME_TOKEN = re.compile(r"[^\W\d_][\w'’-]*")
+
+
+def contact_search(*, query: str, limit: int = CONTACT_SEARCH_LIMIT) -> list[Contact]:
+    """The contacts a staff member may mean by ``query``, for the staff collection page: the one
+    with this email, every holder of this phone (landlines are shared), the one with this
+    external reference, and those whose first or last name starts with each word of the query
+    (whatever the case: "dupont" finds "Dupont"; accents as typed). Anonymised contacts are never
+    found. At most ``limit``, by name."""
+    query = " ".join(query.split())
+    if not query:
+        return []
+    found = Q(external_ref=query)
+    if "@" in query:
+        try:
+            found |= Q(email=normalise_email(query))
+        except ValidationError:
+            pass
+    if sum(character.isdigit() for character in query) >= 6:
+        try:
+            found |= Q(phone=normalise_phone(query))
+        except ValidationError:
+            pass
+    words = _NAME_TOKEN.findall(query) if "@" not in query else []
+    if words:
+        by_name = Q()
+        for word in words:
+            by_name &= Q(first_name__istartswith=word) | Q(last_name__istartswith=word)
+        found |= by_name
+    return list(Contact.objects.filter(found, anonymised_at__isnull=True)
+                .order_by("last_name", "first_name", "pk")[:limit])
 
 
 def contact_duplicate_candidates(*, contact: Contact) -> list[Contact]:

@@ -1378,12 +1378,16 @@ def form_submit(
     evidence_user_agent: str = "",
     evidence_note: str = "",
     evidence_document: UploadedFile | None = None,
+    contact: Contact | None = None,
 ) -> FormOutcome:
     """Record what a person ticked on a collection form, with the form's Art. 13 notice as proof.
 
     A ticked consent box on the email channel of a double opt-in form stays ``pending`` until the
     person confirms from the emailed link; a ticked box of an opt-out purpose records the objection
-    offered at collection (soft opt-in). Unticked boxes record nothing."""
+    offered at collection (soft opt-in). Unticked boxes record nothing.
+
+    ``contact``: the contact a staff member chose on the staff page (``selectors.contact_search``)
+    instead of the one the given email or phone finds (``_chosen_contact_completed``)."""
     from . import tasks
     from .notices import form_notice_text
 
@@ -1400,13 +1404,20 @@ def form_submit(
     foreign = [item for item in items if item.form_id != form.pk]
     if foreign:
         raise ValidationError({"choices": [_("A box does not belong to this form.")]})
+    if contact is not None:  # what is on file counts for the addresses the ticked boxes need
+        contact_fields = {**{name: getattr(contact, name) for name in contact_fields if name in CONTACT_FIELDS},
+                          **{name: value for name, value in contact_fields.items() if value not in ("", None)}}
     missing = _form_missing_addresses(items=items, contact_fields=contact_fields)
     if missing:
         raise ValidationError(missing)
-    lookup = {name: contact_fields.get(name, "") for name in ("email", "phone", "external_ref")}
-    others = {name: value for name, value in contact_fields.items() if name not in lookup and value not in ("", None)}
-    contact, created = contact_get_or_create(**lookup, source=others.pop("source", f"form:{form.slug}"),
-                                             language=language, **others)
+    if contact is not None:
+        contact, created = _chosen_contact_completed(contact=contact, contact_fields=contact_fields), False
+    else:
+        lookup = {name: contact_fields.get(name, "") for name in ("email", "phone", "external_ref")}
+        others = {name: value for name, value in contact_fields.items()
+                  if name not in lookup and value not in ("", None)}
+        contact, created = contact_get_or_create(**lookup, source=others.pop("source", f"form:{form.slug}"),
+                                                 language=language, **others)
     notice_text = form_notice_text(form=form, language=language)
     evidence = {"evidence_ip": evidence_ip, "evidence_user_agent": evidence_user_agent,
                 "evidence_note": evidence_note, "evidence_document": evidence_document}
@@ -1431,6 +1442,25 @@ def form_submit(
     if outcome.granted:
         after_commit(tasks.send_consent_receipts, [event.pk for event in outcome.granted])
     return outcome
+
+
+def _chosen_contact_completed(*, contact: Contact, contact_fields: dict[str, Any]) -> Contact:
+    """The contact a staff member chose, given what the form adds that it lacks (the address a
+    ticked box needs, a name), saved with its history. The form never overwrites what is on file:
+    an email or phone other than the contact's is refused (changing one is a rectification, made
+    on the contact's page), other fields on file are kept."""
+    if contact.anonymised_at:
+        raise ValidationError(_("This contact was anonymised: nothing can be recorded for them any more."))
+    given = _normalised({name: value or "" for name, value in contact_fields.items() if name in CONTACT_FIELDS},
+                        country=contact.country or "")
+    labels = {"email": _("email"), "phone": _("phone number")}
+    contradicted = {name: [_("This contact has another %(field)s on file (%(held)s): correct it on the contact's "
+                             "page, or search again.") % {"field": labels[name], "held": getattr(contact, name)}]
+                    for name in labels if given.get(name) and getattr(contact, name) not in ("", given[name])}
+    if contradicted:
+        raise ValidationError(contradicted)
+    lacking = {name: value for name, value in given.items() if value and not getattr(contact, name)}
+    return contact_update(contact=contact, **lacking) if lacking else contact
 
 
 def _double_opt_in_already_asked(*, contact: Contact, item: CollectionFormItem, outcome: FormOutcome) -> bool:

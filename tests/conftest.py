@@ -75,6 +75,16 @@ def _fresh_process_caches():
 
 
 @pytest.fixture(autouse=True)
+def _no_language_left_active():
+    """A request's LocaleMiddleware leaves its language active in the thread: the next test must
+    not inherit it (a page asked in English made the next test's admin page English)."""
+    from django.utils import translation
+
+    yield
+    translation.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _celery_eager(request):
     """Unit tests run tasks in-process; integration tests talk to a real worker."""
     if request.node.get_closest_marker("integration"):

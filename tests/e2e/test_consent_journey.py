@@ -212,3 +212,62 @@ def test_desk_sign_up_double_opt_in_then_withdrawal_in_the_preference_centre(liv
     assert events[1].evidence_ip and events[2].evidence_ip  # the contact's own requests
     checked, chain_break = selectors.ledger_verify()
     assert chain_break is None and checked == ConsentEvent.objects.count() == 3
+
+
+def test_staff_finds_a_returning_person_by_name_and_records_on_their_contact(live_server, page, reference_data,
+                                                                               roles):
+    """At the desk, a person who signed up before gives only their name: the staff member finds
+    them, sees what they chose before, and records the new choice on that same contact."""
+    from django.contrib.auth.models import Group, User
+
+    from consent import services
+
+    OrganisationFactory()
+    email_channel, sms_channel = Channel.objects.get(code="email"), Channel.objects.get(code="sms")
+    newsletter = PurposeFactory(slug="newsletter", legal_basis="consent", channels=[email_channel, sms_channel])
+    form = CollectionForm.objects.create(slug="guichet", name="Guichet", public=False, double_opt_in=False)
+    CollectionFormItem.objects.create(form=form, purpose=newsletter, channel=email_channel)
+    sms_box = CollectionFormItem.objects.create(form=form, purpose=newsletter, channel=sms_channel, position=1)
+    returning = services.contact_create(email="ines.garnier@example.org", first_name="Inès", last_name="Garnier")
+    services.consent_record(contact=returning, purpose=newsletter, channel=email_channel, action="granted",
+                            method="web_form")
+    services.contact_create(email="ines.other@example.org", first_name="Inès", last_name="Bertin")
+    staffer = User.objects.create_user("desk-search", password=STAFF_PASSWORD, is_staff=True)
+    staffer.groups.add(Group.objects.get(name="staff"))
+
+    form_path = f"/staff/forms/{form.slug}/"
+    page.goto(f"{live_server.url}/admin/login/?next={form_path}")
+    page.fill("#id_username", "desk-search")
+    page.fill("#id_password", STAFF_PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{live_server.url}{form_path}")
+
+    page.fill("#contact-search input[name='q']", "GARNIER")
+    page.click("#contact-search button[type=submit]")
+    page.wait_for_selector(f"#contact-results tr[data-contact='{returning.pk}']")
+    assert page.locator("#contact-results tbody tr").count() == 1  # Inès Bertin is not a Garnier
+    page.click(f"#contact-results tr[data-contact='{returning.pk}'] a.choose-contact")
+    page.wait_for_selector("#chosen-contact")
+    assert "Inès Garnier" in page.inner_text("#chosen-contact")
+    assert page.input_value("#collection-form input[name='email']") == "ines.garnier@example.org"
+    with override("fr"):
+        granted, none = gettext("consent granted"), gettext("no consent recorded")
+    statuses = page.locator("#collection-form .box-status").all_inner_texts()
+    assert len(statuses) == 2 and granted in statuses[0] and none in statuses[1]
+    assert page.locator("#collection-form input[type=checkbox]:checked").count() == 0  # still never pre-ticked
+
+    page.fill("#collection-form input[name='phone']", "06 12 34 56 78")
+    page.check(f"#collection-form input[name='box_{sms_box.pk}']")
+    page.select_option("#collection-form select[name='method']", "staff_form")
+    page.click("#collection-form button[type=submit]")
+    page.wait_for_selector("#collection-form", state="detached")
+
+    returning.refresh_from_db()
+    assert returning.phone == "+33612345678" and Contact.objects.count() == 2
+    event = ConsentEvent.objects.filter(contact=returning).latest("sequence")
+    assert (event.channel, event.action, event.method, event.recorded_by) == (sms_channel, "granted", "staff_form",
+                                                                               staffer)
+    assert selectors.consent_check(contact=returning, purpose=newsletter, channel=sms_channel).allowed
+    # The email consent given before is untouched: only the ticked box was recorded.
+    assert list(ConsentEvent.objects.filter(contact=returning).values_list("channel__code", "action")
+                .order_by("sequence")) == [("email", "granted"), ("sms", "granted")]

@@ -1,0 +1,145 @@
+"""The staff collection page finds a contact already on file (by name, email, phone or external
+reference), shows their current choices under each box, and records on that very contact."""
+import pytest
+from django.contrib.auth.models import Permission, User
+
+from consent import selectors, services
+from consent.models import CollectionForm, CollectionFormItem, ConsentEvent, Contact
+
+pytestmark = pytest.mark.django_db
+URL = "/staff/forms/desk/"
+
+
+@pytest.fixture
+def desk(newsletter, channels):
+    form = CollectionForm.objects.create(slug="desk", name="Accueil", public=False, double_opt_in=False)
+    email_box = CollectionFormItem.objects.create(form=form, purpose=newsletter, channel=channels["email"])
+    sms_box = CollectionFormItem.objects.create(form=form, purpose=newsletter, channel=channels["sms"], position=1)
+    return form, email_box, sms_box
+
+
+@pytest.fixture
+def people():
+    return {
+        "anne": services.contact_create(email="anne.dupont@example.org", first_name="Anne", last_name="Dupont",
+                                        external_ref="CRM-0042"),
+        "marc": services.contact_create(email="marc@example.org", phone="01 45 45 45 45", first_name="Marc",
+                                        last_name="Dupont"),
+        "lea": services.contact_create(phone="01 45 45 45 45", first_name="Léa", last_name="Martin"),
+        "paul": services.contact_create(email="paul@example.org", first_name="Paul", last_name="Durand"),
+    }
+
+
+def names(contacts):
+    return [contact.first_name for contact in contacts]
+
+
+def test_search_by_name_words_email_phone_or_external_ref(people):
+    assert names(selectors.contact_search(query="dupont")) == ["Anne", "Marc"]  # by last name, then first
+    assert names(selectors.contact_search(query="  DUP  ")) == ["Anne", "Marc"]  # a start, any case
+    assert names(selectors.contact_search(query="anne dupont")) == ["Anne"]  # every word must match
+    assert names(selectors.contact_search(query="Dupont Anne")) == ["Anne"]
+    assert names(selectors.contact_search(query="Anne.Dupont@Example.ORG")) == ["Anne"]
+    assert names(selectors.contact_search(query="+33 1 45 45 45 45")) == ["Marc", "Léa"]  # a shared landline
+    assert names(selectors.contact_search(query="CRM-0042")) == ["Anne"]
+    assert names(selectors.contact_search(query="léa")) == ["Léa"]
+    assert selectors.contact_search(query="nobody") == []
+    assert selectors.contact_search(query="   ") == []
+    assert selectors.contact_search(query="not-an-email@") == []  # an unreadable address finds nothing
+    assert names(selectors.contact_search(query="dupont", limit=1)) == ["Anne"]
+
+
+def test_search_never_finds_an_anonymised_contact(people):
+    services.contact_anonymise(contact=people["paul"])
+    assert selectors.contact_search(query="paul@example.org") == []
+    assert selectors.contact_search(query="anonyme") == []
+
+
+def test_staff_finds_a_contact_and_sees_their_current_choices(client, staff_user, desk, people, newsletter,
+                                                              channels):
+    form, email_box, sms_box = desk
+    marc = people["marc"]
+    services.consent_record(contact=marc, purpose=newsletter, channel=channels["sms"], action="granted",
+                            method="staff_form")
+    client.force_login(staff_user)
+
+    page = client.get(URL, {"q": "dupont"}).content.decode()
+    assert 'id="contact-results"' in page
+    assert f'href="?contact={people["anne"].pk}"' in page and f'href="?contact={marc.pk}"' in page
+    assert "Durand" not in page
+
+    assert 'id="more-contacts"' not in page
+    page = client.get(URL, {"q": "zzz"}).content.decode()
+    assert 'id="no-contact-found"' in page
+    for number in range(selectors.CONTACT_SEARCH_LIMIT):  # more Dupont than a page shows
+        services.contact_create(email=f"dupont{number}@example.org", last_name="Dupont")
+    page = client.get(URL, {"q": "dupont"}).content.decode()
+    assert page.count('class="choose-contact"') == selectors.CONTACT_SEARCH_LIMIT and 'id="more-contacts"' in page
+
+    page = client.get(URL, {"contact": marc.pk}).content.decode()
+    assert 'id="chosen-contact"' in page and "Marc Dupont" in page
+    assert 'value="marc@example.org"' in page  # the form starts from what is on file
+    assert f'name="contact" value="{marc.pk}"' in page
+    # Under each box, the contact's consent now (the page is in French by default).
+    assert page.count('class="box-status"') == 2
+    assert '<span class="box-status">Maintenant : aucun consentement enregistré</span>' in page  # email
+    assert '<span class="box-status">Maintenant : consentement donné</span>' in page  # SMS
+
+
+def test_staff_records_on_the_chosen_contact_and_fills_in_what_it_lacks(client, staff_user, desk, people):
+    form, email_box, sms_box = desk
+    anne = people["anne"]
+    client.force_login(staff_user)
+    # Anne has no phone on file: the number given at the desk is added to her contact, not to a new one.
+    response = client.post(URL, {"contact": anne.pk, "email": "", "phone": "06 11 22 33 44", "method": "staff_form",
+                                 f"box_{email_box.pk}": "on", f"box_{sms_box.pk}": "on"})
+    assert response.status_code == 200 and 'id="collection-form"' not in response.content.decode()
+    events = ConsentEvent.objects.filter(contact=anne).order_by("sequence")
+    assert [(event.channel.code, event.action) for event in events] == [("email", "granted"), ("sms", "granted")]
+    anne.refresh_from_db()
+    assert anne.phone == "+33611223344" and anne.history.count() == 2
+    assert Contact.objects.count() == 4
+    assert selectors.consent_check(contact=anne, purpose=events[1].purpose, channel=events[1].channel).allowed
+
+
+def test_a_contradicting_email_is_refused_and_nothing_is_recorded(client, staff_user, desk, people):
+    form, email_box, sms_box = desk
+    client.force_login(staff_user)
+    response = client.post(URL, {"contact": people["anne"].pk, "email": "someone.else@example.org",
+                                 "method": "staff_form", f"box_{email_box.pk}": "on"})
+    page = response.content.decode()
+    assert response.status_code == 200 and 'id="collection-form"' in page
+    assert "anne.dupont@example.org" in page and 'id="chosen-contact"' in page
+    assert not ConsentEvent.objects.exists()
+    assert Contact.objects.get(pk=people["anne"].pk).email == "anne.dupont@example.org"
+
+
+def test_an_anonymised_contact_cannot_be_chosen(client, staff_user, desk, people):
+    form, email_box, _sms_box = desk
+    paul = people["paul"]
+    services.contact_anonymise(contact=paul)
+    client.force_login(staff_user)
+    for chosen in (paul.pk, "²", "9" * 30, "-1", ""):  # anonymised, or not a contact id at all
+        response = client.get(URL, {"contact": chosen})
+        assert response.status_code == 200 and 'id="chosen-contact"' not in response.content.decode()
+    response = client.post(URL, {"contact": paul.pk, "email": "paul@example.org", "method": "staff_form",
+                                 f"box_{email_box.pk}": "on"})
+    assert response.status_code == 200 and "anonymis" in response.content.decode()
+    for chosen in ("9" * 30, "x"):
+        response = client.post(URL, {"contact": chosen, "email": "paul@example.org", "method": "staff_form",
+                                     f"box_{email_box.pk}": "on"})
+        assert response.status_code == 200 and "cherchez à nouveau" in response.content.decode()
+    assert not ConsentEvent.objects.exists()
+
+
+def test_without_the_right_to_read_contacts_there_is_no_search(client, desk, people):
+    form, email_box, _sms_box = desk
+    recorder = User.objects.create_user("recorder", password="x-Recorder-2026", is_staff=True)
+    recorder.user_permissions.add(Permission.objects.get(codename="add_consentevent"))
+    client.force_login(recorder)
+    page = client.get(URL, {"q": "dupont", "contact": people["anne"].pk}).content.decode()
+    assert 'id="contact-search"' not in page and "Dupont" not in page and 'id="chosen-contact"' not in page
+    # A posted contact id is ignored: the email given finds (or makes) the contact, as before.
+    client.post(URL, {"contact": people["anne"].pk, "email": "new.person@example.org", "method": "staff_form",
+                      f"box_{email_box.pk}": "on"})
+    assert ConsentEvent.objects.get().contact.email == "new.person@example.org"
