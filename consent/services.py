@@ -46,7 +46,7 @@ from .models import (
     SuppressionEntry,
 )
 from .normalise import normalise_email, normalise_phone, stored_address_digest, suppression_digest
-from .state import StateValue, apply_event
+from .state import StateValue, apply_event, grant_expiry
 
 logger = logging.getLogger(__name__)
 
@@ -1190,6 +1190,36 @@ def audience_count_deltas_compact() -> int:
                             RETURNING 1)
             SELECT (SELECT count(*) FROM gone) - (SELECT count(*) FROM summed)""")
         return cursor.fetchone()[0]
+
+
+def consent_validity_apply(*, purpose: Purpose, report: Callable[[int], Any] | None = None,
+                           chunk_size: int = 2000) -> int:
+    """Give every current grant of ``purpose`` the expiry its consent validity now gives (the
+    fold's: when the grant took effect plus the validity, ``state.grant_expiry``). Shortened, the
+    grants older than the new validity stop being allowed at once and the periodic expiry writes
+    their ``expired`` events; lengthened, they last longer; removed, they no longer expire. In
+    chunks of ``chunk_size`` rows, each in its own transaction under the append lock, so that no
+    append is held up for long and none rewrites a row between its read and its update. Returns
+    how many rows changed; run again, it changes nothing."""
+    validity = Purpose.objects.values_list("consent_validity_months", flat=True).get(pk=purpose.pk)  # as committed
+    grants = ConsentState.objects.filter(purpose_id=purpose.pk, status=Action.GRANTED)
+    total = grants.count() or 1
+    changed = done = last_pk = 0
+    while True:
+        with transaction.atomic():
+            ledger.lock_for_append()
+            rows = list(grants.filter(pk__gt=last_pk).order_by("pk").values_list("pk", "since", "expires_at")[:chunk_size])
+            if not rows:
+                break
+            last_pk = rows[-1][0]
+            moved = [ConsentState(pk=pk, expires_at=expiry) for pk, since, expires_at in rows
+                     if (expiry := grant_expiry(since, validity)) != expires_at]
+            ConsentState.objects.bulk_update(moved, ["expires_at"], batch_size=500)
+        changed += len(moved)
+        done += len(rows)
+        if report is not None:
+            report(min(99, int(100 * done / total)))
+    return changed
 
 
 def consent_expire_due(*, now: datetime | None = None) -> int:

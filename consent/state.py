@@ -30,15 +30,19 @@ def apply_event(state: StateValue | None, event, *, validity_months: int | None)
     an event dated before the current state (a late import of an old paper form) changes nothing."""
     if state is not None and event.effective_at < state.since:
         return state
-    expires_at = None
-    if event.action == Action.GRANTED and validity_months:
-        # Months are added on the controller's calendar whatever zone the caller used, so the
-        # row written now and a fold over events read back in UTC agree across a DST change. The
-        # result goes back to UTC: a local time of the hour repeated when clocks go back never
-        # compares equal to an instant of another zone (PEP 495).
-        expires_at = add_months(event.effective_at.astimezone(_zone(settings.TIME_ZONE)),
-                                validity_months).astimezone(dt_timezone.utc)
+    expires_at = grant_expiry(event.effective_at, validity_months) if event.action == Action.GRANTED else None
     return StateValue(event.action, event.purpose_version, event.effective_at, expires_at, event.pk)
+
+
+def grant_expiry(effective_at: datetime, validity_months: int | None) -> datetime | None:
+    """When a grant that took effect at ``effective_at`` expires under a validity of
+    ``validity_months`` (None or 0: never). Months are added on the controller's calendar whatever
+    zone the caller used, so the row written now and a fold over events read back in UTC agree
+    across a DST change. The result goes back to UTC: a local time of the hour repeated when clocks
+    go back never compares equal to an instant of another zone (PEP 495)."""
+    if not validity_months:
+        return None
+    return add_months(effective_at.astimezone(_zone(settings.TIME_ZONE)), validity_months).astimezone(dt_timezone.utc)
 
 
 @functools.lru_cache(maxsize=8)

@@ -14,6 +14,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from . import signals
 from .job_kinds import handler_for
 from .models import Channel, Job, ProcessingActivity, Purpose, PurposeVersion
 
@@ -156,7 +157,11 @@ def purpose_update(
     **fields: Any,
 ) -> Purpose:
     """Change a purpose. A change of the text shown to contacts bumps the version and keeps the
-    earlier text; the caller says whether it is ``minor`` or ``material`` (earlier grants lapse)."""
+    earlier text; the caller says whether it is ``minor`` or ``material`` (earlier grants lapse).
+    A change of its consent validity is announced (``signals.consent_validity_changed``): the
+    grants already given then expire as the new validity says."""
+    # As stored: the admin's form has already set its values on the instance.
+    validity_before = Purpose.objects.filter(pk=purpose.pk).values_list("consent_validity_months", flat=True).first()
     for name, value in fields.items():
         setattr(purpose, name, value)
     purpose_validate(purpose=purpose)
@@ -176,6 +181,8 @@ def purpose_update(
         purpose.channels.set(channels)
     if data_subject_categories is not None:
         purpose.data_subject_categories.set(data_subject_categories)
+    if purpose.consent_validity_months != validity_before:
+        signals.consent_validity_changed.send(sender=Purpose, purpose=purpose, user=user)
     return purpose
 
 

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 from django.core import mail
+from django.utils.translation import override
 
 from consent import services
 from consent.models import CollectionForm, CollectionFormItem, ConsentEvent, Contact
@@ -81,7 +82,7 @@ def test_a_box_without_the_address_of_its_channel_is_refused_and_nothing_is_writ
 
 def test_an_email_box_is_refused_without_an_email_even_for_a_contact_found_by_phone(marketing):
     known = services.contact_create(email="known@example.org", phone="+33612345678")
-    with pytest.raises(services.ValidationError) as refused:
+    with override("en"), pytest.raises(services.ValidationError) as refused:
         services.form_submit(form=marketing.form, contact_fields={"phone": "06 12 34 56 78"},
                              chosen=[marketing.boxes["email"]], method="web_form", language="en")
     assert refused.value.message_dict == {"email": [EMAIL_NEEDED]}
