@@ -7,4 +7,4 @@ class ConsentConfig(AppConfig):
     verbose_name = _("Consent")
 
     def ready(self) -> None:
-        from . import imports, validity  # noqa: F401  (register their job kinds and receivers)
+        from . import folding, imports, validity  # noqa: F401  (register their job kinds and receivers)

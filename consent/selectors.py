@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import operator
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass
@@ -17,6 +18,7 @@ from registry.models import Channel, LegalBasis, Purpose, PurposeVersion, legal_
 
 from .models import (AUDIENCE_CONDITION, Action, AudienceCountDelta, ConsentEvent, ConsentState, Contact,
                      RetirementNotice, SuppressionEntry)
+from .folding import Folded, folded
 from .normalise import normalise_email, normalise_phone, stored_address_digest
 
 # Statuses and reasons of the check, exactly as the API contract (design §4) names them.
@@ -93,9 +95,10 @@ _NAME_TOKEN = re.compile(r"[^\W\d_][\w'’-]*")
 def contact_search(*, query: str, limit: int = CONTACT_SEARCH_LIMIT) -> list[Contact]:
     """The contacts a staff member may mean by ``query``, for the staff collection page: the one
     with this email, every holder of this phone (landlines are shared), the one with this
-    external reference, and those whose first or last name starts with each word of the query
-    (whatever the case: "dupont" finds "Dupont"; accents as typed). Anonymised contacts are never
-    found. At most ``limit``, by name."""
+    external reference, and those whose last name starts with one word of the query and whose
+    first or last name starts with each of the others, case and accents aside ("helene dup" and
+    "dupont" find "Hélène Dupont", "helene" alone does not: ``folding``). Anonymised contacts are
+    never found. At most ``limit``, by name."""
     query = " ".join(query.split())
     if not query:
         return []
@@ -110,14 +113,17 @@ def contact_search(*, query: str, limit: int = CONTACT_SEARCH_LIMIT) -> list[Con
             found |= Q(phone=normalise_phone(query))
         except ValidationError:
             pass
-    words = _NAME_TOKEN.findall(query) if "@" not in query else []
+    words = [folded(word) for word in _NAME_TOKEN.findall(query)] if "@" not in query else []
+    contacts = Contact.objects.all()
     if words:
-        by_name = Q()
+        contacts = contacts.alias(first_folded=Folded("first_name"), last_folded=Folded("last_name"))
+        # One of the words starts the last name (what the index on the folded last name finds
+        # among a million contacts), and each starts the first or the last name.
+        by_name = functools.reduce(operator.or_, (Q(last_folded__startswith=word) for word in words))
         for word in words:
-            by_name &= Q(first_name__istartswith=word) | Q(last_name__istartswith=word)
+            by_name &= Q(first_folded__startswith=word) | Q(last_folded__startswith=word)
         found |= by_name
-    return list(Contact.objects.filter(found, anonymised_at__isnull=True)
-                .order_by("last_name", "first_name", "pk")[:limit])
+    return list(contacts.filter(found, anonymised_at__isnull=True).order_by("last_name", "first_name", "pk")[:limit])
 
 
 def contact_duplicate_candidates(*, contact: Contact) -> list[Contact]:

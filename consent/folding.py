@@ -1,0 +1,65 @@
+"""Names compared the way people type them: case and accents ignored ("helene" finds "Hélène").
+
+One map, applied the same way in Python (the query typed) and in the database (the stored names):
+on PostgreSQL ``translate(lower(name), …)`` (which an expression index on the last name serves:
+migration 0011), on SQLite (the embedded default) a function registered on each connection.
+Ligatures and letters that are not an accented plain letter (æ, œ, ß, ø, ł) are left as they are."""
+from __future__ import annotations
+
+import functools
+import unicodedata
+
+from django.db.backends.signals import connection_created
+from django.db.models import CharField, Func
+from django.dispatch import receiver
+
+
+def _accent_map() -> dict[str, str]:
+    """Each Latin letter that is a plain letter with accents (Latin-1 and Latin Extended-A: French,
+    Spanish, German, Polish, Czech…), upper or lower case, to its plain lower-case letter."""
+    mapping = {}
+    for code in range(0xC0, 0x180):
+        character = chr(code)
+        base, *marks = unicodedata.normalize("NFD", character)
+        if base.isascii() and base.isalpha() and marks and all(unicodedata.combining(mark) for mark in marks):
+            mapping[character] = base.lower()
+    return mapping
+
+
+ACCENTS = _accent_map()
+_FROM, _TO = "".join(ACCENTS), "".join(ACCENTS.values())
+_TABLE = str.maketrans(ACCENTS)
+SQLITE_FUNCTION = "dpo_folded"
+
+
+def folded(value: str) -> str:
+    return value.lower().translate(_TABLE)
+
+
+def sql_folded(column: str) -> str:
+    """PostgreSQL's ``folded()`` of ``column``: the very expression of the index of migration 0011,
+    so that a search by ``Folded`` uses it."""
+    return f"translate(lower({column}), '{_FROM}', '{_TO}')"
+
+
+class Folded(Func):
+    """``folded()`` of a text column, in SQL."""
+
+    output_field = CharField()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, template=sql_folded("%(expressions)s"), **extra)
+
+    def as_sqlite(self, compiler, connection, **extra):
+        return self.as_sql(compiler, connection, function=SQLITE_FUNCTION, **extra)
+
+
+@receiver(connection_created, dispatch_uid="consent_folding_sqlite")
+def _register_on_sqlite(sender, connection, **kwargs) -> None:
+    if connection.vendor == "sqlite":
+        connection.connection.create_function(SQLITE_FUNCTION, 1, _folded_or_none, deterministic=True)
+
+
+@functools.lru_cache(maxsize=4096)
+def _folded_or_none(value):
+    return folded(value) if isinstance(value, str) else value

@@ -1,0 +1,29 @@
+"""PostgreSQL: an index on the contacts' last names folded as ``consent.folding`` folds them (lower
+case, no accents), for the staff page's contact search among a million contacts. Built
+concurrently, so a live database keeps taking writes meanwhile. SQLite (the embedded default)
+scans its few contacts instead."""
+from django.db import migrations
+
+INDEX = "contact_last_name_folded"
+
+
+def _create(apps, schema_editor):
+    if schema_editor.connection.vendor != "postgresql":
+        return
+    from consent.folding import sql_folded
+
+    schema_editor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {INDEX} ON consent_contact "
+                          f"({sql_folded('last_name')} text_pattern_ops)")
+
+
+def _drop(apps, schema_editor):
+    if schema_editor.connection.vendor == "postgresql":
+        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {INDEX}")
+
+
+class Migration(migrations.Migration):
+    atomic = False
+
+    dependencies = [("consent", "0010_notice_immutable")]
+
+    operations = [migrations.RunPython(_create, _drop)]
