@@ -33,6 +33,9 @@ class PurposeAdminForm(forms.ModelForm):
     class Meta:
         model = Purpose
         fields = "__all__"
+        help_texts = {"consent_validity_months": _(
+            "Months before contacts are asked to consent again. A change applies to the consents already given "
+            "too: each then expires that many months after it was given.")}
 
     def _post_clean(self):
         super()._post_clean()  # fields copied onto the instance and validated
