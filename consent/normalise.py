@@ -125,3 +125,15 @@ def stored_address_digest(channel_code: str, address: str) -> str:
     if channel_code not in ("email", "sms", "phone"):
         address = " ".join(address.lower().split())
     return keyed_digest(f"{channel_code}:{address}")
+
+
+def storable(value: str) -> bool:
+    """Can PostgreSQL take this string as a parameter: no NUL character, and valid Unicode (a JSON
+    escape such as \\ud800 gives a lone surrogate, which no encoding can send)?"""
+    if "\x00" in value:
+        return False
+    try:
+        value.encode()
+    except UnicodeEncodeError:
+        return False
+    return True

@@ -16,10 +16,10 @@ from django.utils.dateparse import parse_datetime
 
 from registry.models import Channel, LegalBasis, Purpose, PurposeVersion, legal_basis_needs_consent
 
+from .folding import Folded, folded
 from .models import (AUDIENCE_CONDITION, Action, AudienceCountDelta, ConsentEvent, ConsentState, Contact,
                      RetirementNotice, SuppressionEntry)
-from .folding import Folded, folded
-from .normalise import normalise_email, normalise_phone, stored_address_digest
+from .normalise import normalise_email, normalise_phone, storable, stored_address_digest
 
 # Statuses and reasons of the check, exactly as the API contract (design §4) names them.
 STATUS_NONE = "none"
@@ -100,7 +100,7 @@ def contact_search(*, query: str, limit: int = CONTACT_SEARCH_LIMIT) -> list[Con
     "dupont" find "Hélène Dupont", "helene" alone does not: ``folding``). Anonymised contacts are
     never found. At most ``limit``, by name."""
     query = " ".join(query.split())
-    if not query:
+    if not query or not storable(query):  # a NUL character matches no contact (and PostgreSQL refuses it)
         return []
     found = Q(external_ref=query)
     if "@" in query:

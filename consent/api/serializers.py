@@ -17,7 +17,7 @@ from registry.models import Channel, DataSubjectCategory, Purpose, PurposeVersio
 
 from .. import ledger, selectors
 from ..models import EVIDENCE_NOTE_MAX_LENGTH, ConsentEvent, Contact
-from ..normalise import normalise_email, normalise_phone, stored_address_digest
+from ..normalise import normalise_email, normalise_phone, storable, stored_address_digest
 from ..services import CLIENT_ACTION_CHOICES, CLIENT_METHOD_CHOICES
 
 IDENTIFIERS = ("contact_id", "email", "phone", "external_ref")
@@ -41,18 +41,6 @@ class InstantField(serializers.DateTimeField):
         except OverflowError:
             self.fail("overflow")
         return parsed
-
-
-def storable(value: str) -> bool:
-    """Can PostgreSQL take this string as a parameter: no NUL character, and valid Unicode (a JSON
-    escape such as \\ud800 gives a lone surrogate, which no encoding can send)?"""
-    if "\x00" in value:
-        return False
-    try:
-        value.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 class CodeRelatedField(serializers.SlugRelatedField):

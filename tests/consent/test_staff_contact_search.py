@@ -48,6 +48,7 @@ def test_search_by_name_words_email_phone_or_external_ref(people):
     assert selectors.contact_search(query="dup_nt") == []  # LIKE wildcards are taken literally
     assert selectors.contact_search(query="nobody") == []
     assert selectors.contact_search(query="   ") == []
+    assert selectors.contact_search(query="Dupont\x00") == []  # PostgreSQL would refuse the NUL: no match
     assert selectors.contact_search(query="not-an-email@") == []  # an unreadable address finds nothing
     assert names(selectors.contact_search(query="dupont", limit=1)) == ["Anne"]
 
@@ -72,6 +73,7 @@ def test_staff_finds_a_contact_and_sees_their_current_choices(client, staff_user
     assert "Durand" not in page
 
     assert 'id="more-contacts"' not in page
+    assert client.get(URL, {"q": "dup\x00ont"}).status_code == 200
     page = client.get(URL, {"q": "zzz"}).content.decode()
     assert 'id="no-contact-found"' in page
     for number in range(selectors.CONTACT_SEARCH_LIMIT):  # more Dupont than a page shows
