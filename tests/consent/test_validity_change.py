@@ -44,6 +44,7 @@ def states_equal_the_fold(purpose):
 def test_shortening_the_validity_ends_the_older_grants_at_once(grants, newsletter, channels, dpo_user,
                                                                django_capture_on_commit_callbacks):
     assert allowed(grants, newsletter, channels) == [True, True, True, False]
+    assert selectors.audience_count(purpose=newsletter, channel=channels["email"]) == 3
     with django_capture_on_commit_callbacks(execute=True):
         registry_services.purpose_update(purpose=newsletter, consent_validity_months=12, user=dpo_user)
     job = Job.objects.get(kind="consent_validity")
@@ -52,6 +53,9 @@ def test_shortening_the_validity_ends_the_older_grants_at_once(grants, newslette
     newsletter.refresh_from_db()
     states_equal_the_fold(newsletter)
     assert allowed(grants, newsletter, channels) == [False, False, True, False]
+    assert selectors.audience_count(purpose=newsletter, channel=channels["email"]) == 1  # the audience follows
+    assert [row["contact_id"] for row in selectors.audience_rows(purpose=newsletter, channel=channels["email"])] == [
+        grants[2].pk]
     # The periodic expiry then writes their events, dated when the new validity ended them.
     assert services.consent_expire_due() == 2
     expired = ConsentEvent.objects.filter(action="expired").order_by("contact_id")
