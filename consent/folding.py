@@ -33,7 +33,10 @@ SQLITE_FUNCTION = "dpo_folded"
 
 
 def folded(value: str) -> str:
-    return value.lower().translate(_TABLE)
+    # The map first: it folds capitals too, and Python's lower() of "İ" is two characters where
+    # PostgreSQL's is one. (On a database whose locale is plain "C", lower() leaves the non-ASCII
+    # capitals the map does not know, Æ or Ø, as they are: use a UTF-8 locale such as C.UTF-8.)
+    return value.translate(_TABLE).lower()
 
 
 def sql_folded(column: str) -> str:

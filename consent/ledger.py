@@ -72,7 +72,9 @@ def event_hash(event, previous_hash: str) -> str:
 
 def lock_for_append() -> None:
     """Serialise appends until the transaction ends, so two writers never fork the chain.
-    SQLite (the embedded default) already serialises writers."""
+    SQLite (the embedded default) already serialises writers. Whatever writes current-consent
+    rows takes this lock first, before any of those rows: one order, so that two writers never
+    wait on each other (an append holds it and then writes its pair's row)."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [APPEND_LOCK_KEY])
@@ -246,6 +248,8 @@ def forget_notice(sha256: str) -> None:
 
 @functools.cache
 def _append_one_sql(with_state: bool) -> str:
+    from registry.models import Purpose
+
     table, col, Event, State, Notice, _PurposeChannel = _sql_names()
     event_fields = [field for field in Event._meta.concrete_fields if not field.primary_key]
 
@@ -253,12 +257,16 @@ def _append_one_sql(with_state: bool) -> str:
         return ", ".join(f"%s::{field.db_type(connection)}" for field in fields)
 
     # The notice's id may come from _NOTICE_IDS: written only if that notice is still the one hashed.
+    # The consent's expiry was computed from the purpose's validity as the caller read it: written
+    # only if it still is the purpose's (services.consent_validity_apply).
     sql = f"""
         WITH appended AS (
             INSERT INTO {table(Event)} ({", ".join(col(Event, f.name) for f in event_fields)})
             SELECT {values(event_fields)} FROM (SELECT pg_advisory_xact_lock(%s)) serialised
-             WHERE %s::bigint IS NULL OR EXISTS (SELECT 1 FROM {table(Notice)} n
-                                                  WHERE n.id = %s::bigint AND n.{col(Notice, "sha256")} = %s)
+             WHERE (%s::bigint IS NULL OR EXISTS (SELECT 1 FROM {table(Notice)} n
+                                                  WHERE n.id = %s::bigint AND n.{col(Notice, "sha256")} = %s))
+               AND EXISTS (SELECT 1 FROM {table(Purpose)} p WHERE p.id = %s::bigint
+                              AND p.{col(Purpose, "consent_validity_months")} IS NOT DISTINCT FROM %s::integer)
             RETURNING id)"""
     if not with_state:
         return sql + "\n        SELECT appended.id, false FROM appended"
@@ -285,17 +293,18 @@ def _state_upsert_sql(columns: list[str], select: str) -> str:
             RETURNING 1"""
 
 
-def append_one(event, state=None) -> bool | None:
+def append_one(event, state=None, *, validity_months: int | None) -> bool | None:
     """PostgreSQL: insert ``event`` (its sequence and hashes set) and upsert the pair's current
     consent ``state`` (an unsaved ConsentState, or None to leave it) in ONE statement, under the
     append lock. Sets ``event.pk``; returns whether the state row was written, or None (nothing
-    written) when the event's notice id is not that of its notice (a stale hint). An
+    written) when the event's notice id is not that of its notice (a stale hint) or the purpose's
+    consent validity is not ``validity_months`` any more (the one ``state`` was computed with). An
     IntegrityError means another writer appended this sequence (or this idempotency key) first."""
     from .models import ConsentEvent, ConsentState
 
     params = db_values(event, _fields(ConsentEvent, exclude=("id",)))
     notice_sha = event.notice.sha256 if event.notice_id else None
-    params += [APPEND_LOCK_KEY, event.notice_id, event.notice_id, notice_sha]
+    params += [APPEND_LOCK_KEY, event.notice_id, event.notice_id, notice_sha, event.purpose_id, validity_months]
     if state is not None:
         params += db_values(state, _fields(ConsentState, exclude=("id", "last_event")))
     with prepared_cursor() as cursor:

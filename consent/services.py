@@ -21,7 +21,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, connection, transaction
-from django.db.models import F, signals
+from django.db.models import F, Max, signals
 from django.db.models.base import ModelState
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
@@ -491,6 +491,7 @@ def consent_record_many(*, requests: list[EventRequest]) -> list[Recorded | Vali
 @transaction.atomic
 def _record_many_locked(requests: list[EventRequest]) -> list[Recorded | ValidationError]:
     ledger.lock_for_append()
+    _validity_refreshed(requests)
     cache = _WriteCache()
     results: list[Recorded | ValidationError | None] = [None] * len(requests)
     firsts = _firsts_read(requests)
@@ -500,6 +501,23 @@ def _record_many_locked(requests: list[EventRequest]) -> list[Recorded | Validat
     pending = _chain(requests, firsts=firsts, current=current, cache=cache, results=results, after=after,
                      sequence=sequence, previous_hash=previous_hash)
     return _pending_write(requests, pending, states=states, after=after, results=results)
+
+
+def _validity_refreshed(requests: list[EventRequest]) -> bool:
+    """Under the append lock: set on the requests' purposes their consent validity as committed
+    now (an import read its purposes when it started; a change since is applied to the grants
+    already written by ``consent_validity_apply``, which takes this lock too). True when one
+    had changed."""
+    purposes = {request.purpose.pk: request.purpose for request in requests}
+    changed = False
+    for pk, months in Purpose.objects.filter(pk__in=purposes).values_list("pk", "consent_validity_months"):
+        if purposes[pk].consent_validity_months != months:
+            purposes[pk].consent_validity_months, changed = months, True
+    for request in requests:
+        purpose = purposes[request.purpose.pk]
+        if request.purpose is not purpose:  # another object of the same purpose
+            request.purpose.consent_validity_months = purpose.consent_validity_months
+    return changed
 
 
 def _firsts_read(requests: list[EventRequest]) -> dict[tuple[str, int | None], ConsentEvent]:
@@ -629,7 +647,7 @@ def append_plan_write(*, plan: AppendPlan) -> list[Recorded] | None:
     if not plan.chained:
         return None
     ledger.lock_for_append()
-    if ledger_tail() != plan.tail:
+    if ledger_tail() != plan.tail or _validity_refreshed(plan.requests):
         return None
     states, current = _states_read(plan.requests, for_update=True)
     if current != plan.current:
@@ -768,11 +786,11 @@ def _record_one_unlocked(request: EventRequest) -> Recorded | None:
                                  reachable=selectors.contact_reachable_on(contact=contact, channel_code=channel.code))
         try:
             with transaction.atomic() if connection.in_atomic_block else nullcontext():
-                state_written = ledger.append_one(event, state)
+                state_written = ledger.append_one(event, state, validity_months=purpose.consent_validity_months)
         except IntegrityError:  # another writer took this sequence (or this idempotency key) meanwhile
             event.pk = None
             continue
-        if state_written is None:  # the notice id this process knew is not that notice's any more
+        if state_written is None:  # a stale notice id, or validity: the locked path reads them again
             ledger.forget_notice(digest)
             return None
         if digest is not None and event.notice_id:
@@ -1161,6 +1179,7 @@ def consent_states_refresh_reachable(*, contact_ids: Iterable[int]) -> int:
     contact_ids = list(contact_ids)
     if not contact_ids:
         return 0
+    ledger.lock_for_append()  # before the rows, as every writer of them (no two wait on each other)
     contacts = Contact.objects.in_bulk(contact_ids)
     stale = []
     for state in ConsentState.objects.filter(contact_id__in=contact_ids).select_related("channel"):
@@ -1197,20 +1216,34 @@ def consent_validity_apply(*, purpose: Purpose, report: Callable[[int], Any] | N
     """Give every current grant of ``purpose`` the expiry its consent validity now gives (the
     fold's: when the grant took effect plus the validity, ``state.grant_expiry``). Shortened, the
     grants older than the new validity stop being allowed at once and the periodic expiry writes
-    their ``expired`` events; lengthened, they last longer; removed, they no longer expire. In
-    chunks of ``chunk_size`` rows, each in its own transaction under the append lock, so that no
-    append is held up for long and none rewrites a row between its read and its update. Returns
-    how many rows changed; run again, it changes nothing."""
-    validity = Purpose.objects.values_list("consent_validity_months", flat=True).get(pk=purpose.pk)  # as committed
+    their ``expired`` events; lengthened, they last longer; removed, they no longer expire.
+
+    In chunks of ``chunk_size`` rows, each in its own transaction under the append lock (so no
+    append waits long, and none rewrites a row between its read and its update), with the
+    validity read again in each. Appends re-read the validity under that lock too
+    (``_validity_refreshed``; the one-statement ones compare it), except a one-statement append
+    whose snapshot was taken before the change: a last pass redoes the grants written since
+    the job started. Returns how many rows changed; run again, it changes nothing."""
     grants = ConsentState.objects.filter(purpose_id=purpose.pk, status=Action.GRANTED)
-    total = grants.count() or 1
+    with transaction.atomic():  # the appends holding the lock when the validity changed have committed
+        ledger.lock_for_append()
+        written_before = ConsentEvent.objects.aggregate(last=Max("pk"))["last"] or 0
+    changed = _expiries_recomputed(grants, purpose_id=purpose.pk, chunk_size=chunk_size, report=report)
+    return changed + _expiries_recomputed(grants.filter(last_event_id__gt=written_before), purpose_id=purpose.pk,
+                                          chunk_size=chunk_size)
+
+
+def _expiries_recomputed(grants, *, purpose_id: int, chunk_size: int,
+                         report: Callable[[int], Any] | None = None) -> int:
+    total = (grants.count() or 1) if report is not None else 1
     changed = done = last_pk = 0
     while True:
         with transaction.atomic():
             ledger.lock_for_append()
+            validity = Purpose.objects.values_list("consent_validity_months", flat=True).get(pk=purpose_id)
             rows = list(grants.filter(pk__gt=last_pk).order_by("pk").values_list("pk", "since", "expires_at")[:chunk_size])
             if not rows:
-                break
+                return changed
             last_pk = rows[-1][0]
             moved = [ConsentState(pk=pk, expires_at=expiry) for pk, since, expires_at in rows
                      if (expiry := grant_expiry(since, validity)) != expires_at]
@@ -1219,7 +1252,6 @@ def consent_validity_apply(*, purpose: Purpose, report: Callable[[int], Any] | N
         done += len(rows)
         if report is not None:
             report(min(99, int(100 * done / total)))
-    return changed
 
 
 def consent_expire_due(*, now: datetime | None = None) -> int:
@@ -1441,7 +1473,7 @@ def form_submit(
     if missing:
         raise ValidationError(missing)
     if contact is not None:
-        contact, created = _chosen_contact_completed(contact=contact, contact_fields=contact_fields), False
+        contact, created = _chosen_contact_completed(contact=contact, contact_fields=contact_fields, form=form), False
     else:
         lookup = {name: contact_fields.get(name, "") for name in ("email", "phone", "external_ref")}
         others = {name: value for name, value in contact_fields.items()
@@ -1474,21 +1506,34 @@ def form_submit(
     return outcome
 
 
-def _chosen_contact_completed(*, contact: Contact, contact_fields: dict[str, Any]) -> Contact:
+_POSTAL_FIELDS = ("address_line1", "address_line2", "postal_code", "city")
+
+
+def _chosen_contact_completed(*, contact: Contact, contact_fields: dict[str, Any], form: CollectionForm) -> Contact:
     """The contact a staff member chose, given what the form adds that it lacks (the address a
     ticked box needs, a name), saved with its history. The form never overwrites what is on file:
-    an email or phone other than the contact's is refused (changing one is a rectification, made
-    on the contact's page), other fields on file are kept."""
+    an email, phone or postal address (one whole) other than the contact's is refused (changing
+    one is a rectification, made on the contact's page). On a double opt-in form a new email is
+    refused too: it would be on the person's record before its owner confirmed it."""
     if contact.anonymised_at:
         raise ValidationError(_("This contact was anonymised: nothing can be recorded for them any more."))
     given = _normalised({name: value or "" for name, value in contact_fields.items() if name in CONTACT_FIELDS},
                         country=contact.country or "")
-    labels = {"email": _("email"), "phone": _("phone number")}
-    contradicted = {name: [_("This contact has another %(field)s on file (%(held)s): correct it on the contact's "
-                             "page, or search again.") % {"field": labels[name], "held": getattr(contact, name)}]
-                    for name in labels if given.get(name) and getattr(contact, name) not in ("", given[name])}
-    if contradicted:
-        raise ValidationError(contradicted)
+    held_postal = " ".join(filter(None, (getattr(contact, name) for name in _POSTAL_FIELDS)))
+    on_file = {"email": (_("email"), contact.email), "phone": (_("phone number"), contact.phone),
+               "address_line1": (_("postal address"), held_postal)}
+    differs = {"email": given.get("email") not in ("", contact.email),
+               "phone": given.get("phone") not in ("", contact.phone),
+               "address_line1": bool(held_postal) and any(
+                   given[name] != getattr(contact, name) for name in _POSTAL_FIELDS if given.get(name))}
+    errors = {name: [_("This contact has another %(field)s on file (%(held)s): correct it on the contact's page, "
+                       "or search again.") % {"field": on_file[name][0], "held": on_file[name][1]}]
+              for name, different in differs.items() if different and on_file[name][1]}
+    if form.double_opt_in and given.get("email") and not contact.email:
+        errors["email"] = [_("This contact has no email on file, and this form asks the owner of a new address to "
+                             "confirm it: check the address with the person and add it on the contact's page first.")]
+    if errors:
+        raise ValidationError(errors)
     lacking = {name: value for name, value in given.items() if value and not getattr(contact, name)}
     return contact_update(contact=contact, **lacking) if lacking else contact
 

@@ -12,6 +12,13 @@ def _create(apps, schema_editor):
         return
     from consent.folding import sql_folded
 
+    # A build interrupted earlier leaves an invalid index that IF NOT EXISTS would keep: drop it.
+    with schema_editor.connection.cursor() as cursor:
+        cursor.execute("SELECT NOT i.indisvalid FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid "
+                       "WHERE c.relname = %s", [INDEX])
+        row = cursor.fetchone()
+    if row and row[0]:
+        schema_editor.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {INDEX}")
     schema_editor.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {INDEX} ON consent_contact "
                           f"({sql_folded('last_name')} text_pattern_ops)")
 

@@ -163,3 +163,45 @@ def test_on_postgresql_a_name_search_uses_the_index_of_folded_last_names(people)
         cursor.execute("EXPLAIN " + queries.captured_queries[-1]["sql"])
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "contact_last_name_folded" in plan, plan
+
+
+def test_a_chosen_contact_keeps_its_postal_address_whole(client, staff_user, desk, people, channels, newsletter):
+    form, _email_box, _sms_box = desk
+    postal_box = CollectionFormItem.objects.create(form=form, purpose=newsletter, channel=channels["postal"],
+                                                   position=2)
+    newsletter.channels.add(channels["postal"])
+    marc = people["marc"]
+    services.contact_update(contact=marc, address_line1="1 rue A")  # no postal code nor city on file
+    client.force_login(staff_user)
+    response = client.post(URL, {"contact": marc.pk, "address_line1": "5 avenue B", "postal_code": "69001",
+                                 "city": "Lyon", "method": "staff_form", f"box_{postal_box.pk}": "on"})
+    assert "1 rue A" in response.content.decode() and 'id="collection-form"' in response.content.decode()
+    marc.refresh_from_db()
+    assert (marc.address_line1, marc.postal_code, marc.city) == ("1 rue A", "", "")  # not a mix of two addresses
+    assert not ConsentEvent.objects.filter(contact=marc).exists()
+    # A contact without any postal address on file gets the whole one given.
+    anne = people["anne"]
+    client.post(URL, {"contact": anne.pk, "address_line1": "5 avenue B", "postal_code": "69001", "city": "Lyon",
+                      "method": "staff_form", f"box_{postal_box.pk}": "on"})
+    anne.refresh_from_db()
+    assert (anne.address_line1, anne.postal_code, anne.city) == ("5 avenue B", "69001", "Lyon")
+    assert ConsentEvent.objects.get(contact=anne).channel == channels["postal"]
+
+
+def test_on_a_double_opt_in_form_a_new_email_is_not_put_on_a_chosen_contact(client, staff_user, desk, people):
+    form, email_box, _sms_box = desk
+    form.double_opt_in = True
+    form.save()
+    lea = people["lea"]  # no email on file
+    client.force_login(staff_user)
+    response = client.post(URL, {"contact": lea.pk, "email": "typo.lea@example.org", "method": "staff_form",
+                                 f"box_{email_box.pk}": "on"})
+    assert 'id="collection-form"' in response.content.decode()
+    lea.refresh_from_db()
+    assert lea.email == "" and not ConsentEvent.objects.filter(contact=lea).exists()
+
+
+def test_a_dotted_capital_i_folds_alike_in_python_and_in_the_database():
+    services.contact_create(email="ince@example.org", first_name="Ayşe", last_name="İnce")
+    assert names(selectors.contact_search(query="İnce")) == ["Ayşe"]
+    assert names(selectors.contact_search(query="ince ayse")) == ["Ayşe"]

@@ -3,13 +3,14 @@
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from consent import selectors, services
 from consent.models import ConsentEvent, ConsentState
 from consent.state import fold
 from registry import services as registry_services
-from registry.models import Job
+from registry.models import Job, Purpose
 
 pytestmark = pytest.mark.django_db
 
@@ -92,3 +93,57 @@ def test_no_job_when_the_validity_stays_and_a_rerun_changes_nothing(grants, news
     assert progress == [66, 99]
     assert services.consent_validity_apply(purpose=newsletter, chunk_size=2) == 0
     states_equal_the_fold(newsletter)
+
+
+def test_an_append_holding_the_purpose_read_before_the_change_gets_the_new_expiry(
+        newsletter, channels, dpo_user, django_capture_on_commit_callbacks):
+    """What an import (its purposes read once per file) or a request in flight does: it holds the
+    Purpose read before the DPO's change and appends after the job ran."""
+    anne = services.contact_create(email="anne@example.org")
+    held = Purpose.objects.get(pk=newsletter.pk)  # validity 24
+    with django_capture_on_commit_callbacks(execute=True):
+        registry_services.purpose_update(purpose=newsletter, consent_validity_months=12, user=dpo_user)
+    services.consent_record(contact=anne, purpose=held, channel=channels["email"], action="granted",
+                            method="web_form", effective_at=timezone.now() - timedelta(days=400))
+    newsletter.refresh_from_db()
+    states_equal_the_fold(newsletter)
+    assert not selectors.consent_check(contact=anne, purpose=newsletter, channel=channels["email"]).allowed
+    # Many at once (an import's batch), with the purpose read even earlier.
+    held.consent_validity_months = 36
+    people = [services.contact_create(email=f"batch{n}@example.org") for n in range(3)]
+    services.consent_record_many(requests=[
+        services.EventRequest(contact=person, purpose=held, channel=channels["email"], action="granted",
+                              method="paper", effective_at=timezone.now() - timedelta(days=400))
+        for person in people])
+    assert held.consent_validity_months == 12  # read again under the append lock
+    states_equal_the_fold(newsletter)
+
+
+def test_the_rest_api_and_the_admin_create_the_job(client, newsletter, channels, dpo_user,
+                                                   django_capture_on_commit_callbacks):
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(dpo_user)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api.patch(f"/api/v1/registry/purposes/{newsletter.slug}/", {"consent_validity_months": 6},
+                             format="json")
+    assert response.status_code == 200, response.content
+    refused = api.patch(f"/api/v1/registry/purposes/{newsletter.slug}/",
+                        {"consent_validity_months": 7, "legal_basis": "legitimate_interests"}, format="json")
+    assert refused.status_code == 400
+    assert Job.objects.filter(kind="consent_validity", status="done").count() == 1  # none for the refused one
+
+    client.force_login(dpo_user)
+    purpose = Purpose.objects.get(pk=newsletter.pk)
+    data = {"activity": purpose.activity.pk, "slug": purpose.slug, "status": "active", "position": "0",
+            "name_fr": purpose.name_fr, "name_en": purpose.name_en, "text_fr": purpose.text_fr,
+            "text_en": purpose.text_en, "legal_basis": "consent",
+            "channels": [channels["email"].pk, channels["sms"].pk], "retention_months": "12",
+            "retention_start": "collection", "consent_validity_months": "18", "versions-TOTAL_FORMS": "0",
+            "versions-INITIAL_FORMS": "0", "versions-MIN_NUM_FORMS": "0", "versions-MAX_NUM_FORMS": "0"}
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("admin:registry_purpose_change", args=[purpose.pk]), data)
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    assert Job.objects.filter(kind="consent_validity", status="done").count() == 2
+    assert Purpose.objects.get(pk=purpose.pk).consent_validity_months == 18
