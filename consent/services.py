@@ -1522,8 +1522,8 @@ def _chosen_contact_completed(*, contact: Contact, contact_fields: dict[str, Any
     held_postal = " ".join(filter(None, (getattr(contact, name) for name in _POSTAL_FIELDS)))
     on_file = {"email": (_("email"), contact.email), "phone": (_("phone number"), contact.phone),
                "address_line1": (_("postal address"), held_postal)}
-    differs = {"email": given.get("email") not in ("", contact.email),
-               "phone": given.get("phone") not in ("", contact.phone),
+    differs = {"email": given.get("email", "") not in ("", contact.email),
+               "phone": given.get("phone", "") not in ("", contact.phone),
                "address_line1": bool(held_postal) and any(
                    given[name] != getattr(contact, name) for name in _POSTAL_FIELDS if given.get(name))}
     errors = {name: [_("This contact has another %(field)s on file (%(held)s): correct it on the contact's page, "

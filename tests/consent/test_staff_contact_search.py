@@ -205,3 +205,13 @@ def test_a_dotted_capital_i_folds_alike_in_python_and_in_the_database():
     services.contact_create(email="ince@example.org", first_name="Ayşe", last_name="İnce")
     assert names(selectors.contact_search(query="İnce")) == ["Ayşe"]
     assert names(selectors.contact_search(query="ince ayse")) == ["Ayşe"]
+
+
+def test_the_service_takes_a_chosen_contact_with_only_the_fields_given(desk, people):
+    form, _email_box, sms_box = desk
+    anne = people["anne"]  # an email on file, no phone
+    outcome = services.form_submit(form=form, contact_fields={"phone": "06 11 22 33 44"}, chosen=[sms_box],
+                                   method="staff_form", language="fr", contact=anne)
+    assert outcome.contact == anne and not outcome.created_contact
+    anne.refresh_from_db()
+    assert (anne.email, anne.phone) == ("anne.dupont@example.org", "+33611223344")

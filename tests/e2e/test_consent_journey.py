@@ -93,6 +93,16 @@ def _check(live_server, token_key: str | None, address: str = PERSON) -> tuple[i
         return error.code, json.loads(error.read() or b"{}")
 
 
+def _staff_logs_in(page, live_server, *, username: str, form) -> None:
+    """Log in through the admin's page and land on the form's staff page."""
+    form_path = f"/staff/forms/{form.slug}/"
+    page.goto(f"{live_server.url}/admin/login/?next={form_path}")
+    page.fill("#id_username", username)
+    page.fill("#id_password", STAFF_PASSWORD)
+    page.click("input[type=submit]")
+    page.wait_for_url(f"{live_server.url}{form_path}")
+
+
 def test_desk_sign_up_double_opt_in_then_withdrawal_in_the_preference_centre(live_server, page, signup_form,
                                                                                mailbox):
     from django.contrib.auth.models import Group, User
@@ -111,12 +121,7 @@ def test_desk_sign_up_double_opt_in_then_withdrawal_in_the_preference_centre(liv
     assert status == 200 and body["allowed"] is False and body["reason"] == "unknown_contact"
 
     # 1. The staff member logs in and lands on the staff collection form.
-    form_path = f"/staff/forms/{form.slug}/"
-    page.goto(f"{live_server.url}/admin/login/?next={form_path}")
-    page.fill("#id_username", "desk-e2e")
-    page.fill("#id_password", STAFF_PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{live_server.url}{form_path}")
+    _staff_logs_in(page, live_server, username="desk-e2e", form=form)
     page.wait_for_selector("#collection-form")
     assert page.locator(".staff-banner").count() == 1
     assert "Julien Moreau" in page.inner_text("#art13-notice")  # the DPO, in the Art. 13 notice
@@ -235,12 +240,7 @@ def test_staff_finds_a_returning_person_by_name_and_records_on_their_contact(liv
     staffer = User.objects.create_user("desk-search", password=STAFF_PASSWORD, is_staff=True)
     staffer.groups.add(Group.objects.get(name="staff"))
 
-    form_path = f"/staff/forms/{form.slug}/"
-    page.goto(f"{live_server.url}/admin/login/?next={form_path}")
-    page.fill("#id_username", "desk-search")
-    page.fill("#id_password", STAFF_PASSWORD)
-    page.click("input[type=submit]")
-    page.wait_for_url(f"{live_server.url}{form_path}")
+    _staff_logs_in(page, live_server, username="desk-search", form=form)
 
     page.fill("#contact-search input[name='q']", "ines GARNIER")  # typed without the accent of Inès
     page.click("#contact-search button[type=submit]")
