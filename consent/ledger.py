@@ -30,8 +30,14 @@ def _instant(value: datetime) -> str:
     return value.astimezone(timezone.utc).isoformat(timespec="microseconds")
 
 
+# json.dumps with these options builds an encoder per call (~2 µs of an event's ~8 of encoding).
+_CANONICAL_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical(data: dict) -> str:
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    """Sorted keys, no spaces, UTF-8 as is: what json.dumps(data, sort_keys=True,
+    separators=(",", ":"), ensure_ascii=False) returns."""
+    return _CANONICAL_ENCODER.encode(data)
 
 
 def notice_digest(*, text: str, language: str) -> str:

@@ -306,9 +306,10 @@ _METHOD_VALUES = frozenset(Method.values)
 
 def consent_rule_errors(*, contact: Contact, purpose: Purpose, channel: Channel, action: str, method: str,
                         effective_at: datetime, current: ConsentState | None,
-                        channel_ids: set[int] | None = None) -> dict[str, list[str]]:
+                        channel_ids: set[int] | None = None, now: datetime | None = None) -> dict[str, list[str]]:
     """Why this event may not be recorded (empty when it may). ``channel_ids``: the purpose's
-    channels when the caller already read them."""
+    channels when the caller already read them; ``now``: the time of the append, when the caller
+    has it."""
     errors: dict[str, list[str]] = {}
 
     def add(field: str, message: str) -> None:
@@ -326,7 +327,7 @@ def consent_rule_errors(*, contact: Contact, purpose: Purpose, channel: Channel,
     if contact.anonymised_at and not ending:
         add("contact", _("This contact was anonymised."))
     if not ending and not (
-            channel.pk in channel_ids if channel_ids is not None else purpose.channels.filter(pk=channel.pk).exists()):
+            channel.id in channel_ids if channel_ids is not None else purpose.channels.filter(pk=channel.pk).exists()):
         add("channel", _("The purpose %(purpose)s does not use the channel %(channel)s.")
             % {"purpose": purpose.slug, "channel": channel.code})
     if action in SYSTEM_ACTIONS:
@@ -348,7 +349,7 @@ def consent_rule_errors(*, contact: Contact, purpose: Purpose, channel: Channel,
         add("action", _("There is no pending consent to confirm."))
     if action in (Action.PENDING, Action.GRANTED) and purpose.status != Purpose.Status.ACTIVE:
         add("purpose", _("This purpose is retired: consent can no longer be given to it."))
-    if effective_at > timezone.now() + CLOCK_TOLERANCE:
+    if effective_at > (now or timezone.now()) + CLOCK_TOLERANCE:
         add("effective_at", _("The effective date is in the future."))
     if effective_at < EARLIEST_EFFECTIVE_AT:
         add("effective_at", _("The effective date is before 1970: it cannot be the date of a consent."))
@@ -417,11 +418,12 @@ class _WriteCache:
         return self.purpose_versions[purpose.pk]
 
     def channel_ids(self, purpose: Purpose) -> set[int]:
-        if purpose.pk not in self.purpose_channels:
+        channels = self.purpose_channels.get(purpose.id)
+        if channels is None:
             if self.unlocked:  # read with the tail (or the plan), never by a thread of its own
                 raise _NeedsLock
-            self.purpose_channels[purpose.pk] = set(purpose.channels.values_list("pk", flat=True))
-        return self.purpose_channels[purpose.pk]
+            channels = self.purpose_channels[purpose.id] = set(purpose.channels.values_list("pk", flat=True))
+        return channels
 
     def notice(self, *, text: str, language: str) -> Notice:
         if (language, text) not in self.notices:
@@ -665,15 +667,17 @@ def _chain(requests: list[EventRequest], *, firsts: dict[tuple[str, int | None],
     the next event after (``sequence``, ``previous_hash``). ``current`` (the state of each pair) is
     folded along, and ``after`` gets each new event's state. Returns the events to write."""
     pending: list[tuple[int, ConsentEvent, tuple[int, int, int]]] = []
+    # Ids are read as .id, not .pk (a property: ~0.5 µs, about fifteen times an event on this path).
     for index, request in enumerate(requests):
-        recorded_by = request.recorded_by if getattr(request.recorded_by, "pk", None) else None
+        recorded_by = request.recorded_by if getattr(request.recorded_by, "id", None) else None
+        author_id = recorded_by.id if recorded_by is not None else None
         key = request.idempotency_key
         if key:
-            first = firsts.get((key, getattr(recorded_by, "pk", None)))
+            first = firsts.get((key, author_id))
             if first is not None:
                 results[index] = _replayed(request, first)
                 continue
-        triple = (request.contact.pk, request.purpose.pk, request.channel.pk)
+        triple = (request.contact.id, request.purpose.id, request.channel.id)
         event = _event_for(request, recorded_by=recorded_by, current=current[triple], cache=cache)
         if isinstance(event, ValidationError):
             results[index] = event
@@ -683,7 +687,7 @@ def _chain(requests: list[EventRequest], *, firsts: dict[tuple[str, int | None],
         event.previous_hash = previous_hash
         event.hash = previous_hash = ledger.event_hash(event, previous_hash)
         if key:
-            firsts[(key, getattr(recorded_by, "pk", None))] = event
+            firsts[(key, author_id)] = event
         # What the next request on this pair is checked against (its last_event_id waits for the pk).
         current[triple] = after[index] = apply_event(current[triple], event,
                                                      validity_months=request.purpose.consent_validity_months)
@@ -977,7 +981,7 @@ def _event_for(request: EventRequest, *, recorded_by, current, cache: _WriteCach
     effective_at = request.effective_at or now
     errors = consent_rule_errors(contact=contact, purpose=purpose, channel=channel, action=action,
                                  method=request.method, effective_at=effective_at, current=current,
-                                 channel_ids=cache.channel_ids(purpose))
+                                 channel_ids=cache.channel_ids(purpose), now=now)
     if errors:
         return ValidationError(errors)
     evidence_ip = request.evidence_ip
@@ -1001,10 +1005,10 @@ def _event_for(request: EventRequest, *, recorded_by, current, cache: _WriteCach
         evidence_document.seek(0)
     user_agent = (request.evidence_user_agent or "")[:512]
     event = _new_event(
-        contact_id=contact.pk, purpose_id=purpose.pk, purpose_version=version, channel_id=channel.pk,
+        contact_id=contact.id, purpose_id=purpose.id, purpose_version=version, channel_id=channel.id,
         action=action, method=request.method, effective_at=effective_at, recorded_at=now,
-        notice_id=notice.pk if notice is not None else None, collection_form=request.collection_form,
-        recorded_by_id=recorded_by.pk if recorded_by is not None else None,
+        notice_id=notice.id if notice is not None else None, collection_form=request.collection_form,
+        recorded_by_id=recorded_by.id if recorded_by is not None else None,
         evidence_ip=evidence_ip or None, evidence_user_agent=user_agent,
         evidence_note=request.evidence_note or "", idempotency_key=request.idempotency_key or None,
         evidence_digest=ledger.evidence_digest(ip=evidence_ip, user_agent=user_agent,

@@ -1,4 +1,6 @@
 """Every API error as JSON; validation errors as {"errors": {field: [messages]}}."""
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
 from rest_framework import exceptions, status
@@ -16,6 +18,11 @@ def _as_field_errors(detail) -> dict:
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, RequestDataTooBig):
+        # Django would answer its HTML "Bad Request" page; an API client gets JSON, and the limit.
+        return Response({"errors": {"body": [
+            _("The request body is larger than %(limit)s bytes.") % {"limit": settings.DATA_UPLOAD_MAX_MEMORY_SIZE}
+        ]}}, status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, (ValueError, DataError)) and "NUL" in str(exc):
         # PostgreSQL refuses NUL characters in text; whatever field carried one, it is bad input.
         exc = exceptions.ValidationError({"non_field_errors": [_("Text may not contain NUL characters.")]})

@@ -1,4 +1,6 @@
 """The register API: field errors with 400, never a 500; versioning through the API; export and jobs."""
+import json
+
 import pytest
 from rest_framework.test import APIClient
 
@@ -64,6 +66,17 @@ def test_a_body_nested_too_deeply_gets_400(api):
                            content_type="application/json")
     assert response.status_code == 400
     assert "nested too deeply" in str(response.json()["errors"]) or "imbriqué" in str(response.json()["errors"])
+
+
+@pytest.mark.parametrize("path", ["/api/v1/registry/purposes/", "/api/v1/consent/events/"])
+def test_a_body_over_the_upload_limit_gets_a_json_413(api, settings, path):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = 1_000
+    body = json.dumps({"email": "a@example.org", "purpose": "x" * 2_000, "channel": "email", "action": "granted",
+                       "method": "api", "slug": "y" * 2_000})
+    response = api.generic("POST", path, body, content_type="application/json")
+    assert response.status_code == 413
+    assert response["Content-Type"] == "application/json"
+    assert "1000" in response.json()["errors"]["body"][0]
 
 
 def test_duplicate_slug_gets_400(api):
