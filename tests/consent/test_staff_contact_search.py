@@ -76,6 +76,7 @@ def test_staff_finds_a_contact_and_sees_their_current_choices(client, staff_user
     assert client.get(URL, {"q": "dup\x00ont"}).status_code == 200
     page = client.get(URL, {"q": "zzz"}).content.decode()
     assert 'id="no-contact-found"' in page
+    assert "first name alone finds nobody" in page or "un prénom seul ne trouve personne" in page
     for number in range(selectors.CONTACT_SEARCH_LIMIT):  # more Dupont than a page shows
         services.contact_create(email=f"dupont{number}@example.org", last_name="Dupont")
     page = client.get(URL, {"q": "dupont"}).content.decode()
