@@ -1,9 +1,10 @@
 """Names compared the way people type them: case and accents ignored ("helene" finds "Hélène").
 
 One map, applied the same way in Python (the query typed) and in the database (the stored names):
-on PostgreSQL ``translate(lower(name), …)`` (which an expression index on the last name serves:
-migration 0011), on SQLite (the embedded default) a function registered on each connection.
-Ligatures and letters that are not an accented plain letter (æ, œ, ß, ø, ł) are left as they are."""
+on PostgreSQL ``translate(lower(name), …)`` then ``replace()`` of each ligature (which an expression
+index on the last name serves: migrations 0011 and 0013), on SQLite (the embedded default) a
+function registered on each connection. Letters people type as others also fold: "ø" as "o", "ł"
+as "l", and the ligatures as their two letters ("laetitia" finds "Lætitia", "coeur" "Cœur")."""
 from __future__ import annotations
 
 import functools
@@ -26,9 +27,17 @@ def _accent_map() -> dict[str, str]:
     return mapping
 
 
-ACCENTS = _accent_map()
+# Letters that are no accented plain letter, typed as one (both cases: the map comes before lower()).
+OTHER_LETTERS = {"Ø": "o", "ø": "o", "Ł": "l", "ł": "l", "Đ": "d", "đ": "d", "Ð": "d", "ð": "d",
+                 "Ħ": "h", "ħ": "h", "Ŀ": "l", "ŀ": "l", "Ŧ": "t", "ŧ": "t", "ı": "i", "ſ": "s"}
+# Ligatures, typed as two letters: lower case only, as they are replaced after lower() (translate()
+# maps one character to one, so PostgreSQL replaces each).
+LIGATURES = {"æ": "ae", "œ": "oe", "ß": "ss", "ĳ": "ij", "þ": "th"}
+
+ACCENTS = {**_accent_map(), **OTHER_LETTERS}
 _FROM, _TO = "".join(ACCENTS), "".join(ACCENTS.values())
 _TABLE = str.maketrans(ACCENTS)
+_LIGATURE_TABLE = str.maketrans(LIGATURES)
 SQLITE_FUNCTION = "dpo_folded"
 
 
@@ -36,13 +45,16 @@ def folded(value: str) -> str:
     # The map first: it folds capitals too, and Python's lower() of "İ" is two characters where
     # PostgreSQL's is one. (On a database whose locale is plain "C", lower() leaves the non-ASCII
     # capitals the map does not know, Æ or Ø, as they are: use a UTF-8 locale such as C.UTF-8.)
-    return value.translate(_TABLE).lower()
+    return value.translate(_TABLE).lower().translate(_LIGATURE_TABLE)
 
 
 def sql_folded(column: str) -> str:
-    """PostgreSQL's ``folded()`` of ``column``: the very expression of the index of migration 0011,
+    """PostgreSQL's ``folded()`` of ``column``: the very expression of the index of migration 0013,
     so that a search by ``Folded`` uses it."""
-    return f"translate(lower({column}), '{_FROM}', '{_TO}')"
+    expression = f"translate(lower({column}), '{_FROM}', '{_TO}')"
+    for ligature, letters in LIGATURES.items():
+        expression = f"replace({expression}, '{ligature}', '{letters}')"
+    return expression
 
 
 class Folded(Func):
