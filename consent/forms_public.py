@@ -2,6 +2,8 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from . import selectors
+from .labels import REASON_LABELS
 from .models import EVIDENCE_NOTE_MAX_LENGTH, CollectionForm, Contact, Method
 
 STAFF_METHODS = [
@@ -24,17 +26,17 @@ class CollectionSubmissionForm(forms.Form):
     city = forms.CharField(label=_("City"), required=False, max_length=120)
 
     def __init__(self, *args, collection_form: CollectionForm, staff: bool = False, may_choose_contact: bool = False,
-                 box_statuses: dict[int, str] | None = None, **kwargs):
+                 chosen_contact: Contact | None = None, **kwargs):
         """``may_choose_contact``: a staff member who may read contacts records for one found by
-        ``selectors.contact_search`` (the hidden ``contact`` field). ``box_statuses``: what that
-        contact's consent is now, per form item, shown under each box."""
+        ``selectors.contact_search`` (the hidden ``contact`` field). ``chosen_contact``: that
+        contact, whose current consent is shown under each box."""
         super().__init__(*args, **kwargs)
         self.collection_form = collection_form
         self.items = list(collection_form.items.select_related("purpose", "channel"))
         for item in self.items:
             self.fields[self.box_name(item)] = forms.BooleanField(
                 label=self.box_label(item), required=False, initial=False, label_suffix="",
-                help_text=(box_statuses or {}).get(item.pk, ""))
+                help_text=self._status_now(chosen_contact, item) if chosen_contact is not None else "")
         if staff and may_choose_contact:
             self.fields["contact"] = forms.ModelChoiceField(
                 queryset=Contact.objects.filter(anonymised_at__isnull=True), required=False, widget=forms.HiddenInput,
@@ -65,6 +67,11 @@ class CollectionSubmissionForm(forms.Form):
 
     def chosen_items(self):
         return [item for item in self.items if self.cleaned_data.get(self.box_name(item))]
+
+    @staticmethod
+    def _status_now(contact: Contact, item) -> str:
+        result = selectors.consent_check(contact=contact, purpose=item.purpose, channel=item.channel)
+        return _("Now: %(reason)s") % {"reason": REASON_LABELS.get(result.reason, result.reason)}
 
     def clean(self):
         data = super().clean()

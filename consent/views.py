@@ -16,7 +16,6 @@ from registry.ratelimit import rate_limited, too_many_requests
 
 from . import selectors, services, tokens
 from .forms_public import CollectionSubmissionForm, PreferenceLinkForm
-from .labels import REASON_LABELS
 from .models import CollectionForm, Contact, Method
 from .notices import form_notice_text
 
@@ -31,10 +30,10 @@ def _language() -> str:
 
 
 def _collect(request, collection_form: CollectionForm, *, staff: bool):
-    search = _StaffSearch(request, collection_form) if staff else None
+    search = _StaffSearch(request) if staff else None
     form = CollectionSubmissionForm(request.POST or None, request.FILES or None, collection_form=collection_form,
                                     staff=staff, may_choose_contact=bool(search and search.allowed),
-                                    box_statuses=search.box_statuses() if search else None,
+                                    chosen_contact=search.contact if search else None,
                                     initial=search.initial() if search else None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -65,14 +64,13 @@ class _StaffSearch:
     """The staff page's contact search (``?q=``) and the contact chosen from it (``?contact=`` on the
     page, the hidden ``contact`` field once posted), for staff who may read contacts."""
 
-    def __init__(self, request, collection_form: CollectionForm) -> None:
+    def __init__(self, request) -> None:
         self.allowed = request.user.has_perm("consent.view_contact")
         self.query = request.GET.get("q", "").strip()[:200] if self.allowed else ""
         found = (selectors.contact_search(query=self.query, limit=selectors.CONTACT_SEARCH_LIMIT + 1)
                  if self.query else [])
         self.results = found[:selectors.CONTACT_SEARCH_LIMIT]
         self.more = len(found) > len(self.results)  # the page says to narrow the search
-        self.items = list(collection_form.items.select_related("purpose", "channel"))
         chosen = (request.POST.get("contact") if request.method == "POST" else request.GET.get("contact")) or ""
         self.contact = (Contact.objects.filter(pk=int(chosen), anonymised_at__isnull=True).first()
                         if self.allowed and chosen.isdecimal() and len(chosen) < 19 else None)
@@ -82,16 +80,6 @@ class _StaffSearch:
             return {}
         fields = ("email", "phone", "first_name", "last_name", "address_line1", "postal_code", "city")
         return {"contact": self.contact.pk, **{name: getattr(self.contact, name) for name in fields}}
-
-    def box_statuses(self) -> dict[int, str]:
-        """What the chosen contact's consent is now, per item, in words."""
-        if self.contact is None:
-            return {}
-        statuses = {}
-        for item in self.items:
-            result = selectors.consent_check(contact=self.contact, purpose=item.purpose, channel=item.channel)
-            statuses[item.pk] = _("Now: %(reason)s") % {"reason": REASON_LABELS.get(result.reason, result.reason)}
-        return statuses
 
 
 @require_http_methods(["GET", "POST"])
