@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 
 from registry.models import Channel
 
+from . import csvfiles
 from .models import CollectionFormItem, Contact, SuppressionEntry
 
 # Opposition lists above this size belong in a background job, not in one admin request.
@@ -82,18 +83,16 @@ class SuppressionImportForm(forms.Form):
                 _("This file is too large (%(size)s MB); the limit is %(limit)s MB.")
                 % {"size": round(upload.size / 1024 / 1024, 1), "limit": SUPPRESSION_IMPORT_MAX_BYTES // 1024 // 1024}
             )
+        upload.seek(0)
+        try:
+            self._text = csvfiles.decode(upload.read())
+        except UnicodeDecodeError:
+            raise ValidationError(_("This file is not text (UTF-8 or Windows-1252).")) from None
         return upload
 
     def lines(self) -> list[str]:
-        """The file's lines, decoded (Excel on Windows still writes Windows-1252)."""
-        upload = self.cleaned_data["file"]
-        upload.seek(0)
-        raw = upload.read()
-        try:
-            text = raw.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            text = raw.decode("cp1252", errors="replace")
-        return text.splitlines()
+        """The file's lines, decoded as every uploaded file is (csvfiles.decode)."""
+        return self._text.splitlines()
 
 
 class CollectionFormItemForm(forms.ModelForm):
@@ -117,6 +116,6 @@ class CollectionFormItemForm(forms.ModelForm):
 class ConsentImportForm(forms.Form):
     file = forms.FileField(label=_("CSV file"), help_text=_(
         "Columns: email, phone, first_name, last_name, purpose, channel, status, date, method, source "
-        "(separated by ; or ,)."))
+        "(separated by semicolons, commas or tabs)."))
     valid_rows_only = forms.BooleanField(label=_("Import the valid lines only"), required=False, help_text=_(
         "By default nothing is imported when a line is rejected."))

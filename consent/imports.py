@@ -38,6 +38,7 @@ from registry.models import Channel, Job, LegalBasis, Purpose
 from registry.queries import in_values
 
 from . import selectors
+from .csvfiles import decode, detect_delimiter
 from .models import Action, ConsentEvent, Method
 from .normalise import normalise_email, normalise_phone
 from .services import CLOCK_TOLERANCE, EARLIEST_EFFECTIVE_AT
@@ -92,18 +93,6 @@ class Validation:
 
 
 # --- Reading ------------------------------------------------------------------------------
-
-
-def decode(content: bytes) -> str:
-    """UTF-8 (with or without BOM), else Windows-1252 (Excel's French default)."""
-    try:
-        return content.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return content.decode("cp1252")
-
-
-def detect_delimiter(header_line: str) -> str:
-    return ";" if header_line.count(";") > header_line.count(",") else ","
 
 
 # The French form as spreadsheets write it, read without strptime (~20 µs a value); anything
@@ -271,7 +260,7 @@ def validate_rows(content: bytes) -> Validation:
     result = Validation()
     try:
         text = decode(content)
-    except UnicodeDecodeError:  # pragma: no cover - cp1252 decodes nearly anything
+    except UnicodeDecodeError:  # five bytes mean nothing in Windows-1252
         result.file_error = _("the file is not text (UTF-8 or Windows-1252)")
         return result
     header, records = read_records(text)

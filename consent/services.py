@@ -31,7 +31,7 @@ from django.utils.translation import override
 from registry.models import Channel, LegalBasis, Purpose, PurposeVersion
 from registry.queries import in_values
 
-from . import dbvalues, ledger, selectors
+from . import csvfiles, dbvalues, ledger, selectors
 from .models import (
     Action,
     AudienceCountDelta,
@@ -1358,8 +1358,7 @@ def _suppression_cells(lines: Iterable[str]) -> Iterator[tuple[int, str]]:
     them). A first line that holds neither an "@" nor a digit is a header ("email", "Numéro"...)."""
     lines = list(lines)
     first = next((line for line in lines if line.strip()), "")
-    delimiter = max(";,\t", key=first.count)
-    reader = csv.reader(lines, delimiter=delimiter)
+    reader = csv.reader(lines, delimiter=csvfiles.detect_delimiter(first))
     header_checked = False
     for row in reader:
         value = row[0].strip() if row else ""

@@ -302,6 +302,19 @@ def test_import_with_a_bad_line_writes_nothing_and_names_the_line(client, staff_
     assert not SuppressionEntry.objects.exists()
 
 
+def test_a_list_file_that_is_not_text_is_a_form_error(client, staff_user, reference_data):
+    """Read as every uploaded file (consent.csvfiles): UTF-8 or Windows-1252, else refused whole,
+    never imported with characters replaced."""
+    client.force_login(staff_user)
+    response = client.post(reverse("admin:consent_suppressionentry_import"), {
+        "channel": Channel.objects.get(code="email").pk, "source": "opposition_list", "note": "",
+        "file": SimpleUploadedFile("list.csv", b"a@example.org\n\x81\x8d@example.org\n"),
+    })
+    assert response.status_code == 200
+    assert response.context["form"].errors["file"] == ["Ce fichier n'est pas du texte (UTF-8 ou Windows-1252)."]
+    assert not SuppressionEntry.objects.exists()
+
+
 def test_single_add_takes_the_clear_value_once_and_keeps_its_digest(client, dpo_user, reference_data):
     phone = Channel.objects.get(code="phone")
     client.force_login(dpo_user)

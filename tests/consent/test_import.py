@@ -139,6 +139,21 @@ def test_comma_separated_file_with_bom_is_read(newsletter):
     assert (result.rows, len(result.valid), result.rejected) == (1, 1, {})
 
 
+def test_tab_separated_windows_1252_file_is_read(newsletter):
+    """A spreadsheet's "text (tab-separated)" export, in Excel's French encoding: the same rule as
+    the suppression lists' (consent.csvfiles)."""
+    content = "email\tphone\tfirst_name\tlast_name\tpurpose\tchannel\tstatus\tdate\tmethod\tsource\r\n" \
+              "a@example.org\t\tHélène\tDurand\tnewsletter\temail\tgranted\t01/02/2024\tpaper\tSalon\r\n"
+    result = validate_rows(content.encode("cp1252"))
+    assert (result.rows, result.rejected) == (1, {})
+    assert (result.valid[0].first_name, result.valid[0].source) == ("Hélène", "Salon")
+
+
+def test_a_file_that_is_not_text_is_refused_as_a_whole(newsletter):
+    result = validate_rows(b"email;purpose\n\x81\x8d\x90;newsletter\n")
+    assert result.file_error and not result.valid
+
+
 # --- the job ------------------------------------------------------------------------------
 
 
