@@ -190,13 +190,14 @@ def purpose_material_version(*, purpose: Purpose) -> int:
 def effective_status(*, state: ConsentState | None, purpose: Purpose, material_version: int,
                      now: datetime) -> str:
     """The state's status as of ``now``: a grant past its validity is expired, a grant given
-    before a material change of the purpose's text has lapsed (even before the periodic jobs write it)."""
+    before a material change of the purpose's text, or to a purpose since retired, has lapsed
+    (even before the jobs write it: consent_stats says the same in SQL)."""
     if state is None:
         return STATUS_NONE
     if state.status == Action.GRANTED:
         if state.expires_at and state.expires_at <= now:
             return Action.EXPIRED
-        if state.purpose_version < material_version:
+        if state.purpose_version < material_version or purpose.status != Purpose.Status.ACTIVE:
             return Action.LAPSED
     if state.status == Action.OBJECTION_LIFTED:
         return STATUS_NONE
@@ -911,12 +912,14 @@ def consent_stats(*, months: int = 12, now: datetime | None = None) -> ConsentSt
         purpose=OuterRef("purpose"), change_kind=PurposeVersion.ChangeKind.MATERIAL
     ).order_by("-version").values("version")[:1]
     # effective_status() in SQL: a grant past its validity is expired, one older than the
-    # purpose's latest material change has lapsed.
+    # purpose's latest material change, or to a retired purpose, has lapsed.
     current_rows = (
         ConsentState.objects.annotate(material=Coalesce(Subquery(latest_material), Value(0)))
         .annotate(effective=Case(
             When(status=Action.GRANTED, expires_at__lte=now, then=Value(Action.EXPIRED.value)),
             When(status=Action.GRANTED, purpose_version__lt=F("material"), then=Value(Action.LAPSED.value)),
+            When(Q(status=Action.GRANTED) & ~Q(purpose__status=Purpose.Status.ACTIVE),
+                 then=Value(Action.LAPSED.value)),
             default=F("status"), output_field=CharField(),
         ))
         .values("purpose_id", "channel_id", "effective").annotate(n=Count("pk")).order_by()

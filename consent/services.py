@@ -987,9 +987,12 @@ def _event_for(request: EventRequest, *, recorded_by, current, cache: _WriteCach
     evidence_ip = request.evidence_ip
     if evidence_ip:
         try:  # one canonical form, the one the database gives back, so the digest re-verifies
-            evidence_ip = str(ipaddress.ip_address(str(evidence_ip).strip()))
+            address = ipaddress.ip_address(str(evidence_ip).strip())
         except ValueError:
             return ValidationError({"evidence_ip": [_("Enter a valid IPv4 or IPv6 address.")]})
+        # An IPv6 zone ("fe80::1%eth0") names an interface of the sender's own machine: no evidence,
+        # and PostgreSQL's inet refuses it. The address is kept without it.
+        evidence_ip = str(address).partition("%")[0]
     shown = _version_shown(purpose=purpose, at=request.effective_at, cache=cache)
     version = shown.version if shown is not None else purpose.version
     notice = _notice_shown(request, language=request.language or contact.language or "fr", shown=shown,

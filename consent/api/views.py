@@ -26,6 +26,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from registry.api.authentication import CachedTokenAuthentication, TokenAuth
+from registry.api.negotiation import FormatParameterNegotiation
 from registry.api.permissions import RoleModelPermissions
 
 from .. import receipts, selectors, services
@@ -302,6 +303,7 @@ class ConsentEventReceiptView(APIView):
     """The receipt of one consent transaction: `json` (ISO/IEC TS 27560 fields, schema in
     consent/schemas/), `kantara` (Kantara Consent Receipt v1.1) or `pdf`."""
 
+    content_negotiation_class = FormatParameterNegotiation
     queryset = ConsentEvent.objects.all()  # RoleModelPermissions: consent.view_consentevent
 
     @extend_schema(parameters=[s.ReceiptQuerySerializer], responses={200: OpenApiTypes.OBJECT, **BAD_REQUEST})
@@ -322,6 +324,7 @@ class ConsentEventReceiptView(APIView):
 class ContactRecordView(APIView):
     """A contact's whole consent record and history: `json`, or a `pdf` certificate."""
 
+    content_negotiation_class = FormatParameterNegotiation
     queryset = ConsentEvent.objects.all()
 
     @extend_schema(parameters=[s.RecordQuerySerializer], responses={200: OpenApiTypes.OBJECT, **BAD_REQUEST})
@@ -384,6 +387,7 @@ def _audience_ndjson(rows, *, batch_rows: int = 1000):
 class ConsentAudienceView(APIView):
     """Everyone who may be reached for a purpose on a channel, streamed (never held in memory)."""
 
+    content_negotiation_class = FormatParameterNegotiation
     queryset = ConsentState.objects.none()  # consent.view_consentstate is the permission asked
 
     @staticmethod

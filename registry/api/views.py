@@ -24,6 +24,7 @@ from ..models import (
     TransferSafeguard,
 )
 from . import serializers as s
+from .negotiation import FormatParameterNegotiation
 
 
 class ChannelViewSet(viewsets.ModelViewSet):
@@ -94,6 +95,7 @@ class RegisterExportView(APIView):
     """The register: `GET ?format=csv|ods|jsonld` returns the file; `POST {"format": "pdf"}` starts a job (202)."""
 
     permission_classes = [IsAuthenticated]
+    content_negotiation_class = FormatParameterNegotiation
 
     def _require_read(self, request):
         if not request.user.has_perm("registry.view_processingactivity"):

@@ -1,6 +1,9 @@
 """The consent API (design §4): contacts, recording events, the change feed and the check;
 who may call what; bad input is a 400 naming the field, never a 500."""
+import io
+
 import pytest
+from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from consent import services
@@ -173,6 +176,26 @@ def test_event_keeps_the_evidence_given(staff, alice, mailing):
                                                                                      "salon-2026")
     assert event.notice.text == "Texte affiché"
     assert response.json()["effective_at"].startswith("2026-01-15T11:00:00")  # Europe/Paris
+
+
+@pytest.mark.parametrize("notice_text", [None, "Texte affiché au stand"])  # the unlocked and the locked append
+def test_an_ipv6_zone_is_dropped_from_the_evidence_and_the_ledger_verifies(staff, alice, mailing, notice_text):
+    """"fe80::1%eth0" names an interface of the sender's machine: PostgreSQL's inet refuses it (a 500
+    on the locked path) or drops it (a digest that no longer verifies on the other)."""
+    body = event_payload(contact_id=alice.pk, evidence_ip="FE80::1%eth0")
+    if notice_text:
+        body.update(notice_text=notice_text, language="fr")
+    response = staff.post(EVENTS, body, format="json")
+    assert response.status_code == 201, response.content
+    assert ConsentEvent.objects.get().evidence_ip == "fe80::1"
+    # The services take it from other callers too (a staff page's REMOTE_ADDR), unparsed.
+    services.consent_record(contact=alice, purpose=mailing, channel=Channel.objects.get(code="email"),
+                            action="withdrawn", method="staff_form", evidence_ip="fe80::2%eth1",
+                            notice_text=notice_text, language="fr")
+    assert ConsentEvent.objects.order_by("sequence").last().evidence_ip == "fe80::2"
+    out = io.StringIO()
+    call_command("verify_consent_ledger", stdout=out)
+    assert "Ledger verified: 2 event(s)" in out.getvalue()
 
 
 def test_long_user_agent_is_kept_truncated(staff, alice, mailing):

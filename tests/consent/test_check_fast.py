@@ -51,13 +51,13 @@ def _reference_is_suppressed(contact, channel, granted_since):
     return suppression_blocks(entries, granted_since=granted_since)
 
 
-def _reference_status(state, material_version, now):
+def _reference_status(state, material_version, now, retired):
     if state is None:
         return STATUS_NONE
     if state.status == Action.GRANTED:
         if state.expires_at and state.expires_at <= now:
             return Action.EXPIRED
-        if state.purpose_version < material_version:
+        if state.purpose_version < material_version or retired:  # design §3: lapsed covers a retired purpose
             return Action.LAPSED
     if state.status == Action.OBJECTION_LIFTED:
         return STATUS_NONE
@@ -77,7 +77,7 @@ def reference_check(contact, purpose, channel, now):
     state = ConsentState.objects.filter(contact=contact, purpose=purpose, channel=channel).first()
     material = PurposeVersion.objects.filter(purpose=purpose, change_kind="material").aggregate(
         v=Max("version"))["v"] or 0
-    status = _reference_status(state, material, now)
+    status = _reference_status(state, material, now, purpose.status != Purpose.Status.ACTIVE)
     since = state.since if state else None
     expires_at = state.expires_at if state else None
     consent_based = purpose.legal_basis == LegalBasis.CONSENT

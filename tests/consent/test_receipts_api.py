@@ -42,6 +42,28 @@ def test_json_kantara_and_pdf_receipts(event, staff_user, newsletter):
     assert newsletter.name_en in text and event.hash[:16] in text.replace("\n", "")
 
 
+def test_a_client_naming_the_document_in_its_accept_header_gets_it(event, staff_user, integration_user,
+                                                                   newsletter):
+    """The format parameter chooses the document: an Accept header naming its type (as clients
+    generated from the OpenAPI send) gets it, not a 406; an error is JSON whatever Accept says."""
+    api = api_for(staff_user)
+    pdf = api.get(f"/api/v1/consent/events/{event.pk}/receipt/", {"format": "pdf"}, HTTP_ACCEPT="application/pdf")
+    assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+    record = api.get(f"/api/v1/consent/contacts/{event.contact_id}/record/", {"format": "pdf"},
+                     HTTP_ACCEPT="application/pdf")
+    assert record.status_code == 200 and record.content.startswith(b"%PDF")
+    systems = api_for(integration_user)
+    for fmt, accept in (("csv", "text/csv"), ("ndjson", "application/x-ndjson")):
+        audience = systems.get("/api/v1/consent/audience/", {"purpose": newsletter.slug, "channel": "email",
+                                                             "format": fmt}, HTTP_ACCEPT=accept)
+        assert audience.status_code == 200 and audience["Content-Type"].startswith(accept)
+        assert b"receipt@example.org" in b"".join(audience.streaming_content)
+    bad = systems.get("/api/v1/consent/audience/", {"purpose": "nope", "channel": "email", "format": "csv"},
+                      HTTP_ACCEPT="text/csv")
+    assert bad.status_code == 400 and bad["Content-Type"] == "application/json"
+    assert "purpose" in bad.json()["errors"]
+
+
 def test_receipt_bad_format_is_400_and_unknown_event_404(event, staff_user):
     api = api_for(staff_user)
     bad = api.get(f"/api/v1/consent/events/{event.pk}/receipt/", {"format": "docx"})

@@ -159,3 +159,18 @@ def test_notices_are_in_the_data_map():
 
     source = datamap.source_for(RetirementNotice)
     assert source is not None and "sent_at" in source.fields
+
+
+def test_a_retired_purposes_grants_read_lapsed_before_the_job_writes_it(people, newsletter, channels):
+    """Until consent_lapse_outdated has written the lapse events, the check, and the statistics'
+    current counts, already say lapsed (design §3: lapsed covers a purpose retired), not granted."""
+    retire(newsletter)
+    assert not ConsentEvent.objects.filter(action="lapsed").exists()
+    newsletter.refresh_from_db()
+    result = selectors.consent_check(contact=people["fr"], purpose=newsletter, channel=channels["email"])
+    assert (result.allowed, result.status, result.reason) == (False, "lapsed", "outdated_version")
+    withdrawn = selectors.consent_check(contact=people["withdrawn"], purpose=newsletter, channel=channels["email"])
+    assert withdrawn.status == "withdrawn"  # only grants lapse
+    row = next(row for row in selectors.consent_stats().rows
+               if (row.purpose.pk, row.channel.pk) == (newsletter.pk, channels["email"].pk))
+    assert row.current == {"lapsed": 2, "withdrawn": 1}

@@ -113,6 +113,8 @@ def test_register_export_formats_and_bad_format(api):
     PurposeFactory()
     csv_response = api.get("/api/v1/registry/export/", {"format": "csv"})
     assert csv_response.status_code == 200 and csv_response["Content-Type"].startswith("text/csv")
+    accepted = api.get("/api/v1/registry/export/", {"format": "csv"}, HTTP_ACCEPT="text/csv")  # not a 406
+    assert accepted.status_code == 200 and accepted.content == csv_response.content
     bad = api.get("/api/v1/registry/export/", {"format": "docx"})
     assert bad.status_code == 400 and "format" in bad.json()["errors"]
     missing = api.get("/api/v1/registry/export/")
