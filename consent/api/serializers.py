@@ -446,7 +446,7 @@ class DeferredCodeField(CodeRelatedField):
     string (the check reads the row with everything else in one query, then calls unknown())."""
 
     def to_internal_value(self, data):
-        if not isinstance(data, str) or "\x00" in data:
+        if not isinstance(data, str) or not storable(data):  # CodeRelatedField's rule
             self.fail("invalid")
         return data
 
