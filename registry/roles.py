@@ -4,7 +4,8 @@
 - staff: reads the register; records consent and handles rights requests (no deletions).
 - auditor: reads everything, changes nothing.
 - integration: API only, no admin access; its permissions are the API's (events, check,
-  audience, filing requests), granted by the apps that provide those endpoints.
+  audience, filing requests), granted by the apps that provide those endpoints, and the read of
+  the register's purposes and channels, whose slugs and codes those endpoints take.
 """
 from __future__ import annotations
 
@@ -15,6 +16,9 @@ REGISTER_APP = "registry"
 STAFF_REGISTRY_ACTIONS = {("add", "job")}
 # Integration permissions, by app: (action, model) pairs.
 INTEGRATION_PERMISSIONS = {
+    # The slugs and codes the consent endpoints take (design §4: "registry/purposes/, registry/channels/
+    # — read"): what a notice already tells the public. The activities and the rest of the register stay the DPO's.
+    "registry": {("view", "purpose"), ("view", "channel")},
     "consent": {("add", "consentevent"), ("view", "consentevent"), ("view", "consentstate"),
                 ("view", "contact"), ("add", "contact")},
     "rights": {("add", "rightsrequest"), ("view", "rightsrequest")},

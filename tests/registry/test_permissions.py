@@ -29,8 +29,9 @@ def test_auditor_is_read_only_everywhere(auditor_user):
     assert "registry.view_purposeversion" in perms and "registry.view_historicalpurpose" in perms
 
 
-def test_integration_has_no_register_permission(integration_user):
-    assert not any(p.startswith("registry.") for p in integration_user.get_all_permissions())
+def test_integration_reads_only_the_purposes_and_channels_of_the_register(integration_user):
+    register = {p for p in integration_user.get_all_permissions() if p.startswith("registry.")}
+    assert register == {"registry.view_purpose", "registry.view_channel"}
     assert not integration_user.is_staff
 
 
@@ -76,7 +77,29 @@ def test_only_the_dpo_writes_purposes_through_the_api(request, client, role_fixt
 def test_register_reads_through_the_api(request, client, role_fixture, expected):
     PurposeFactory()
     client.force_login(request.getfixturevalue(role_fixture))
-    assert client.get("/api/v1/registry/purposes/").status_code == expected
+    assert client.get("/api/v1/registry/purposes/").status_code == 200
+    assert client.get("/api/v1/registry/channels/").status_code == 200
+    assert client.get("/api/v1/registry/activities/").status_code == expected
+    assert client.get("/api/v1/registry/export/?format=csv").status_code == expected
+
+
+def test_an_integration_token_looks_up_the_slugs_and_codes_it_sends(client, integration_user, reference_data):
+    """A CRM's token (not a session) lists the purposes and channels, to learn the slugs and codes that
+    consent/events/ and consent/check/ take; it still cannot change them."""
+    from rest_framework.authtoken.models import Token
+
+    purpose = PurposeFactory(slug="crm-newsletter")
+    auth = {"HTTP_AUTHORIZATION": f"Token {Token.objects.create(user=integration_user).key}"}
+    purposes = client.get("/api/v1/registry/purposes/", **auth)
+    assert purposes.status_code == 200
+    assert purpose.slug in {row["slug"] for row in purposes.json()["results"]}
+    channels = client.get("/api/v1/registry/channels/", **auth)
+    assert channels.status_code == 200 and "email" in {row["code"] for row in channels.json()["results"]}
+    assert client.get(f"/api/v1/registry/purposes/{purpose.slug}/", **auth).status_code == 200
+    changed = client.patch(f"/api/v1/registry/purposes/{purpose.slug}/", {"name_en": "Hacked"},
+                           content_type="application/json", **auth)
+    assert changed.status_code == 403
+    assert client.get("/api/v1/registry/activities/", **auth).status_code == 403
 
 
 def test_anonymous_gets_401_or_403_from_the_api(client):
