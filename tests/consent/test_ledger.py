@@ -7,9 +7,10 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.utils import timezone
 
 from consent import ledger, services
-from consent.models import ConsentEvent
+from consent.models import ConsentEvent, Contact
 from tests.factories import ContactFactory, channel, consent_purpose, record_consent
 
 pytestmark = pytest.mark.django_db
@@ -103,7 +104,9 @@ def test_clearing_the_evidence_keeps_the_chain_verifying(purpose):
     )
     record_consent(contact, purpose, "email", "withdrawn", method="unsubscribe")
     assert scanned.evidence_document.name
-    # Erasure's update: the trigger allows it on PostgreSQL too.
+    # Erasure's update: the triggers allow it on PostgreSQL too, the contact being erased (rights 0003,
+    # checked at the commit: at the end of this test, when Django's TestCase checks deferred constraints).
+    Contact.objects.filter(pk=contact.pk).update(anonymised_at=timezone.now())
     ConsentEvent.objects.filter(contact=contact).update(
         evidence_ip=None, evidence_user_agent="", evidence_note="", evidence_document="")
     scanned.refresh_from_db()
@@ -168,9 +171,10 @@ def test_verifier_catches_edited_evidence(db, newsletter, channels):
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            cursor.execute("ALTER TABLE consent_consentevent DISABLE TRIGGER consent_event_append_only")
+            # The forger turns off both of the ledger's triggers (rights 0003's would refuse new evidence).
+            cursor.execute("ALTER TABLE consent_consentevent DISABLE TRIGGER USER")
             cursor.execute("UPDATE consent_consentevent SET evidence_note = 'Forged' WHERE id = %s", [event.pk])
-            cursor.execute("ALTER TABLE consent_consentevent ENABLE TRIGGER consent_event_append_only")
+            cursor.execute("ALTER TABLE consent_consentevent ENABLE TRIGGER USER")
     else:
         ConsentEvent.objects.filter(pk=event.pk).update(evidence_note="Forged")
     with pytest.raises(CommandError, match=f"#{event.sequence}.*evidence"):
