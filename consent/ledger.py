@@ -409,6 +409,9 @@ def _append_direct_sql(contact_column: str, variants: int) -> str:
     # Email and external reference are unique where not empty (partial indexes): said, so the
     # generic plan uses them.
     not_empty = f" AND c.{col(Contact, contact_column)} <> ''" if contact_column in ("email", "external_ref") else ""
+    # A phone shared by several contacts names none of them here (the API refuses it: the usual path says why).
+    only_holder = (f"AND NOT EXISTS (SELECT 1 FROM {table(Contact)} o WHERE o.{col(Contact, 'phone')} = f.{col(Contact, 'phone')} "
+                   f"AND o.id <> f.id)\n               " if contact_column == "phone" else "")
     variant_rows = ", ".join(f"(%(language_{n})s::text, %(notice_id_{n})s::bigint, %(notice_sha_{n})s::text, "
                              f"%(part_b_{n})s::text)" for n in range(variants))
     assert GENESIS_HASH == "0" * 64  # spelt repeat('0', 64) below
@@ -445,7 +448,7 @@ def _append_direct_sql(contact_column: str, variants: int) -> str:
                AND EXISTS (SELECT 1 FROM {table(PurposeChannel)} pc
                             WHERE pc.{col(PurposeChannel, "purpose")} = %(purpose)s
                               AND pc.{col(PurposeChannel, "channel")} = %(channel)s)
-               AND NOT EXISTS (SELECT 1 FROM {table(Event)} e WHERE e.{key} = %(idempotency_key)s
+               {only_holder}AND NOT EXISTS (SELECT 1 FROM {table(Event)} e WHERE e.{key} = %(idempotency_key)s
                                                               AND e.{author} IS NOT DISTINCT FROM %(recorded_by)s::bigint)
                AND (v.notice_sha IS NULL
                     OR (SELECT n.{col(Notice, "sha256")} FROM {table(Notice)} n WHERE n.id = v.notice_id) = v.notice_sha)),

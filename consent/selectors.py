@@ -68,6 +68,12 @@ def contact_find(*, contact_id: int | None = None, email: str = "", phone: str =
     return None
 
 
+def phone_holders(*, phone: str, limit: int = 10) -> list[int]:
+    """The ids of the contacts holding this phone number (any form normalise_phone takes), oldest
+    first, at most ``limit``. An erased contact holds none (its number is a keyed hash)."""
+    return list(Contact.objects.filter(phone=normalise_phone(phone)).order_by("pk").values_list("pk", flat=True)[:limit])
+
+
 def contact_find_by_phone(*, phone: str, first_name: str = "", last_name: str = "") -> Contact | None:
     """The oldest contact holding this phone whose names do not contradict the ones given: two people
     sharing a landline (a family, colleagues) are told apart by their names, so one never records

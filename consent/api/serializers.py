@@ -119,6 +119,24 @@ def contact_lookup(identifier: tuple[str, object]) -> Contact | None:
         raise serializers.ValidationError({field: exc.messages})
 
 
+def refuse_a_shared_phone(identifier: tuple[str, object]) -> None:
+    """A phone names a contact only when no other contact holds it: the API takes no names to tell
+    the holders of a shared landline apart (the staff pages and the import do), so it never records
+    consent on one of them, nor answers a check, in another's place. A 400 on ``phone`` naming them."""
+    field, value = identifier
+    if field != "phone":
+        return
+    try:
+        holders = selectors.phone_holders(phone=str(value))
+    except DjangoValidationError:
+        return  # not a number: the look-up says so on the same field
+    if len(holders) > 1:
+        raise serializers.ValidationError({"phone": [
+            _("Several contacts share this phone number (%(contacts)s): name the contact by contact_id, email "
+              "or external_ref.") % {"contacts": ", ".join(f"#{pk}" for pk in holders)}
+        ]})
+
+
 # --- Events ---------------------------------------------------------------------------------
 
 
@@ -338,11 +356,16 @@ class ConsentEventCreateSerializer(ContactIdentifierSerializer):
         return TailWanted(append[0], append[1], stored_address_digest(channel_code, address) if address else None)
 
     def contact(self) -> Contact | None:
-        """contact_lookup of the validated identifier, without a query when it was read already."""
+        """contact_lookup of the validated identifier, without a query when it was read already; a
+        phone held by several contacts is a 400 (refuse_a_shared_phone)."""
         identifier = self.validated_data["identifier"]
         if self.contact_read is not None and self.contact_read[0] == identifier:
-            return self.contact_read[1]
-        return contact_lookup(identifier)
+            found = self.contact_read[1]
+        else:
+            found = contact_lookup(identifier)
+        if found is not None:
+            refuse_a_shared_phone(identifier)
+        return found
 
     def validate(self, attrs):
         attrs = super().validate(attrs)
@@ -488,6 +511,8 @@ class CheckQuerySerializer(ContactIdentifierSerializer):
             self._refuse_unknown_codes(params["purpose"], params["channel"])
             raise serializers.ValidationError({field: exc.messages})
         self._refuse_unknown_codes(params["purpose"], params["channel"], lookup.unknown)
+        if lookup.result.reason != selectors.Reason.UNKNOWN_CONTACT:
+            refuse_a_shared_phone(params["identifier"])
         return lookup.result
 
 

@@ -147,7 +147,8 @@ class ConsentEventView(APIView):
     @extend_schema(
         operation_id="v1_consent_events_create",
         summary="Record a consent event",
-        description="Identify the contact with exactly one of `contact_id`, `email`, `phone`, `external_ref`. "
+        description="Identify the contact with exactly one of `contact_id`, `email`, `phone`, `external_ref`; "
+                    "a phone held by several contacts (a shared landline) names none of them: 400 on `phone`. "
                     "A POST retried by the same client with the same `Idempotency-Key` returns the first "
                     "event (200) instead of recording a second one (201); another client's key never matches. "
                     "The same key with another event (contact, purpose, channel, action or method) is refused "
@@ -282,6 +283,7 @@ class ConsentCheckView(APIView):
         operation_id="v1_consent_check",
         summary="Check whether a contact may be reached",
         description="Give `purpose`, `channel` and exactly one of `contact_id`, `email`, `phone`, `external_ref`. "
+                    "A phone held by several contacts (a shared landline) is a 400 on `phone`: name the contact. "
                     "An unknown contact is not an error: `allowed` is false with reason `unknown_contact`.",
         parameters=[s.CheckQuerySerializer],
         responses={200: s.CheckResultSerializer, **BAD_REQUEST},

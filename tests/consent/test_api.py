@@ -106,6 +106,32 @@ def test_shared_phone_is_a_duplicate_candidate(staff, reference_data):
     assert sorted(c["id"] for c in listed) == sorted([first["id"], second.json()["id"]])
 
 
+def test_a_phone_shared_by_two_contacts_names_neither_in_events_nor_checks(staff, mailing, chan):
+    """The API takes no names to tell apart the holders of a landline: a consent recorded, or a check
+    answered, for "the oldest holder" could be another person's. It asks for the contact itself."""
+    older = ContactFactory(email="older@example.org", phone="+33142000000")
+    younger = ContactFactory(email="younger@example.org", phone="+33142000000")
+    services.consent_record(contact=older, purpose=mailing, channel=chan["sms"], action="granted", method="api")
+    refused = staff.post(EVENTS, event_payload(phone="01 42 00 00 00", channel="sms", action="withdrawn"),
+                         format="json")
+    assert refused.status_code == 400
+    message = refused.json()["errors"]["phone"][0]
+    assert f"#{older.pk}, #{younger.pk}" in message and "contact_id" in message
+    created = staff.post(EVENTS, event_payload(phone="01 42 00 00 00", channel="sms", action="granted",
+                                               create_contact=True), format="json")
+    assert created.status_code == 400 and "phone" in created.json()["errors"]
+    assert ConsentEvent.objects.filter(contact__in=[older, younger]).count() == 1
+    assert Contact.objects.count() == 2
+    asked = check(staff, purpose="mailing", channel="sms", phone="+33 1 42 00 00 00")
+    assert asked.status_code == 400 and f"#{older.pk}, #{younger.pk}" in asked.json()["errors"]["phone"][0]
+    # Named by id, each holder is answered for; a number nobody holds is still a 200, unknown_contact.
+    assert check(staff, purpose="mailing", channel="sms", contact_id=older.pk).json()["allowed"] is True
+    assert check(staff, purpose="mailing", channel="sms", contact_id=younger.pk).json()["allowed"] is False
+    nobody = check(staff, purpose="mailing", channel="sms", phone="+33142000001")
+    assert nobody.status_code == 200 and nobody.json()["reason"] == "unknown_contact"
+    assert message.startswith("Plusieurs contacts partagent ce numéro")  # French, the default
+
+
 def test_contact_filters_use_the_normal_form(staff, alice):
     ContactFactory(email="bob@example.org")
     assert [c["id"] for c in staff.get(CONTACTS, {"email": "ALICE@Example.ORG"}).json()["results"]] == [alice.pk]

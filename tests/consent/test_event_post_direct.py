@@ -451,3 +451,21 @@ def test_a_contact_column_added_while_running_does_not_break_the_prepared_statem
     assert response.status_code == 201 and direct == [True, True, True]
     assert response.json()["contact_id"] == bob.pk
     assert ConsentEvent.objects.get(pk=response.json()["id"]).notice.language == "en"  # bob's row, read by name
+
+
+def test_a_shared_phone_is_refused_on_both_paths_and_a_sole_holder_is_appended_directly(api, mailing, direct,  # noqa: F811
+                                                                                         usual_only):
+    warm_notices(api, "mailing", channel="sms", direct=direct)
+    older = ContactFactory(email="older@example.org", phone="+33612345678")
+    younger = ContactFactory(email="younger@example.org", phone="+33612345678")
+    sole = ContactFactory(email="sole@example.org", phone="+33698765432")
+    fast = post(api, phone=older.phone, purpose="mailing", channel="sms", action="granted")
+    assert direct[-1] is False  # the statement finds two holders and writes nothing
+    response = post(api, phone=sole.phone, purpose="mailing", channel="sms", action="granted")
+    assert response.status_code == 201 and direct[-1] is True
+    assert response.json()["contact_id"] == sole.pk
+    usual_only(True)
+    slow = post(api, phone=older.phone, purpose="mailing", channel="sms", action="granted")
+    assert fast.status_code == slow.status_code == 400 and fast.json() == slow.json()
+    assert f"#{older.pk}, #{younger.pk}" in fast.json()["errors"]["phone"][0]
+    assert not ConsentEvent.objects.filter(contact__in=[older, younger]).exists()
