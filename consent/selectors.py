@@ -62,24 +62,23 @@ def contact_find(*, contact_id: int | None = None, email: str = "", phone: str =
     if email:
         return Contact.objects.filter(email=normalise_email(email)).first()
     if phone:
-        return Contact.objects.filter(phone=normalise_phone(phone)).order_by("pk").first()
+        return phone_holders(phone=phone).first()
     if external_ref:
         return Contact.objects.filter(external_ref=external_ref.strip()).first()
     return None
 
 
-def phone_holders(*, phone: str, limit: int = 10) -> list[int]:
-    """The ids of the contacts holding this phone number (any form normalise_phone takes), oldest
-    first, at most ``limit``. An erased contact holds none (its number is a keyed hash)."""
-    return list(Contact.objects.filter(phone=normalise_phone(phone)).order_by("pk").values_list("pk", flat=True)[:limit])
+def phone_holders(*, phone: str):
+    """The contacts holding this phone number (any form normalise_phone takes), oldest first: a
+    queryset. An erased contact holds none (its number is a keyed hash)."""
+    return Contact.objects.filter(phone=normalise_phone(phone)).order_by("pk")
 
 
 def contact_find_by_phone(*, phone: str, first_name: str = "", last_name: str = "") -> Contact | None:
     """The oldest contact holding this phone whose names do not contradict the ones given: two people
     sharing a landline (a family, colleagues) are told apart by their names, so one never records
     consent on the other's contact. Without names, the oldest holder (as contact_find)."""
-    return holder_named(Contact.objects.filter(phone=normalise_phone(phone)).order_by("pk"),
-                        first_name=first_name, last_name=last_name)
+    return holder_named(phone_holders(phone=phone), first_name=first_name, last_name=last_name)
 
 
 def holder_named(holders: Iterable[Contact], *, first_name: str, last_name: str) -> Contact | None:

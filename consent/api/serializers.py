@@ -127,7 +127,7 @@ def refuse_a_shared_phone(identifier: tuple[str, object]) -> None:
     if field != "phone":
         return
     try:
-        holders = selectors.phone_holders(phone=str(value))
+        holders = list(selectors.phone_holders(phone=str(value)).values_list("pk", flat=True)[:10])  # named: ten at most
     except DjangoValidationError:
         return  # not a number: the look-up says so on the same field
     if len(holders) > 1:
