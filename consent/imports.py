@@ -411,7 +411,8 @@ class _Batch:
         services.contacts_draw_ids(contacts=self.new_contacts)
         # Lines past the job's last committed row: their keys (idempotency_key) were never written,
         # as each batch commits with its last row (write_rows).
-        self.plan = services.append_plan_read(requests=self.requests, keys_unused=True)
+        self.plan = services.append_plan_read(requests=self.requests, keys_unused=True,
+                                              new_contact_ids=frozenset(c.id for c in self.new_contacts))
 
     def write(self) -> None:
         from . import services
@@ -556,7 +557,8 @@ def report_csv(lines: Iterable[tuple[int, str, str]]) -> bytes:
     uploaded file cannot become a formula in the report."""
     from registry.exports.csv_export import excel_csv, excel_safe
 
-    return excel_csv([REPORT_COLUMNS, *((line, status, excel_safe(reason), str(STATUS_LABELS[status]))
+    labels = {status: str(label) for status, label in STATUS_LABELS.items()}  # translated once, not per line
+    return excel_csv([REPORT_COLUMNS, *((line, status, excel_safe(reason), labels[status])
                                         for line, status, reason in sorted(lines))])
 
 

@@ -417,6 +417,17 @@ class _WriteCache:
             self.purpose_versions[purpose.pk] = list(purpose.versions.order_by("version"))
         return self.purpose_versions[purpose.pk]
 
+    def channels_read(self, purposes: Iterable[Purpose]) -> None:
+        """The channels of these purposes, in one query (a batch's purposes)."""
+        wanted = {purpose.id for purpose in purposes if purpose.id not in self.purpose_channels}
+        if not wanted:
+            return
+        links = Purpose.channels.through.objects.filter(purpose_id__in=wanted)
+        for purpose_id in wanted:
+            self.purpose_channels[purpose_id] = set()
+        for purpose_id, channel_id in links.values_list("purpose_id", "channel_id"):
+            self.purpose_channels[purpose_id].add(channel_id)
+
     def channel_ids(self, purpose: Purpose) -> set[int]:
         channels = self.purpose_channels.get(purpose.id)
         if channels is None:
@@ -532,14 +543,17 @@ def _firsts_read(requests: list[EventRequest]) -> dict[tuple[str, int | None], C
     return firsts
 
 
-def _states_read(requests: list[EventRequest], *, for_update: bool) -> tuple[dict, dict]:
+def _states_read(requests: list[EventRequest], *, for_update: bool,
+                 new_contact_ids: frozenset[int] = frozenset()) -> tuple[dict, dict]:
     """(rows, values) of the current consent of every pair written; ``for_update`` locks the rows
     for the transaction (with a single pair, exactly its row; with many, the rows of their
-    contacts x purposes x channels)."""
+    contacts x purposes x channels). ``new_contact_ids``: contacts this transaction numbered from
+    the table's sequence (an import's new ones), whose pairs cannot have a row yet: not read."""
     triples = {(request.contact.pk, request.purpose.pk, request.channel.pk) for request in requests}
     states: dict[tuple[int, int, int], ConsentState] = {}
-    if triples:
-        contact_ids, purpose_ids, channel_ids = (set(ids) for ids in zip(*triples))
+    read = [triple for triple in triples if triple[0] not in new_contact_ids]
+    if read:
+        contact_ids, purpose_ids, channel_ids = (set(ids) for ids in zip(*read))
         rows = ConsentState.objects.filter(in_values("contact_id", contact_ids), purpose_id__in=purpose_ids,
                                            channel_id__in=channel_ids)
         for state in (rows.select_for_update() if for_update else rows):
@@ -584,6 +598,7 @@ class AppendPlan:
     firsts: dict
     current: dict  # the pairs' consent as read (kept: _chain folds a copy)
     cache: _WriteCache
+    new_contact_ids: frozenset[int] = frozenset()  # see _states_read
     tail: tuple[int, str] = (0, "")
     results: list = field(default_factory=list)
     after: dict = field(default_factory=dict)
@@ -591,19 +606,23 @@ class AppendPlan:
     chained: bool = False
 
 
-def append_plan_read(*, requests: list[EventRequest], keys_unused: bool = False) -> AppendPlan | None:
+def append_plan_read(*, requests: list[EventRequest], keys_unused: bool = False,
+                     new_contact_ids: frozenset[int] = frozenset()) -> AppendPlan | None:
     """The reads of ``_record_many_locked`` for these requests (their contacts' keys set), without
     the lock, plus the purposes' channels and the notices their events will store, so that
     ``append_plan_chain`` runs no query. None when the plan cannot go without one (a scanned
     document, a notice not stored yet: the usual path does these). ``keys_unused``: the caller
     knows no event carries the requests' idempotency keys yet (an import's lines past its last
     committed one), so their first events are not looked up; should one exist after all, the
-    key's unique constraint refuses the write (IntegrityError) and nothing is written twice."""
+    key's unique constraint refuses the write (IntegrityError) and nothing is written twice.
+    ``new_contact_ids``: the requests' contacts numbered ahead and not inserted yet (``_states_read``:
+    they have no current consent, and ``append_plan_write`` inserts nothing else for them)."""
     if any(request.evidence_document is not None for request in requests):
         return None
     cache = _WriteCache()
-    for purpose in {request.purpose.pk: request.purpose for request in requests}.values():
-        cache.channel_ids(purpose)
+    purposes = {request.purpose.pk: request.purpose for request in requests}
+    cache.channels_read(purposes.values())
+    for purpose in purposes.values():
         if purpose.version > 1:  # for the events dated before a change of its text (_version_shown)
             cache.versions(purpose)
     cache.unlocked = True  # from here on, no query: a missing notice or channel list stops the plan
@@ -621,9 +640,9 @@ def append_plan_read(*, requests: list[EventRequest], keys_unused: bool = False)
         cache.notices[digests[notice.sha256]] = notice
     if len(cache.notices) < len(wanted):
         return None
-    _states, current = _states_read(requests, for_update=False)
+    _states, current = _states_read(requests, for_update=False, new_contact_ids=new_contact_ids)
     return AppendPlan(requests=requests, firsts={} if keys_unused else _firsts_read(requests), current=current,
-                      cache=cache)
+                      cache=cache, new_contact_ids=new_contact_ids)
 
 
 def append_plan_chain(*, plan: AppendPlan, tail: tuple[int, str]) -> bool:
@@ -651,7 +670,7 @@ def append_plan_write(*, plan: AppendPlan) -> list[Recorded] | None:
     ledger.lock_for_append()
     if ledger_tail() != plan.tail or _validity_refreshed(plan.requests):
         return None
-    states, current = _states_read(plan.requests, for_update=True)
+    states, current = _states_read(plan.requests, for_update=True, new_contact_ids=plan.new_contact_ids)
     if current != plan.current:
         return None
     return _pending_write(plan.requests, plan.pending, states=states, after=plan.after,  # type: ignore[return-value]

@@ -167,3 +167,40 @@ def test_a_pipelined_job_commits_batch_after_batch_and_the_ledger_verifies(trans
     assert len(planned) == 17 and all(recorded is not None for recorded in planned)  # 18 batches, all but the first
     assert ConsentEvent.objects.filter(idempotency_key__startswith=f"import:{job.pk}:").count() == 121
     _check_ledger()
+
+
+def test_a_batch_read_ahead_reads_no_consent_of_its_new_contacts(setup, django_assert_num_queries):
+    """The contacts a batch numbered ahead have no current consent yet: append_plan_read and
+    append_plan_write read only the known contact's, and the purposes' channels in one query."""
+    known, newsletter = setup["known"], setup["newsletter"]
+    other = PurposeFactory(slug="int-other", legal_basis="consent", channels=[channel("email")])
+    record_consent(ContactFactory(), other, "email")  # its notice stored, as after a first batch
+    with transaction.atomic():
+        fresh = [services.contact_build(email=f"fresh{n}@example.org", phone="", external_ref="") for n in range(3)]
+        services.contacts_draw_ids(contacts=fresh)
+        requests = [services.EventRequest(contact=contact, purpose=purpose, channel=channel("email"),
+                                          action="granted", method="paper", idempotency_key=f"fresh-{n}")
+                    for n, (contact, purpose) in enumerate([(known, newsletter), *((c, other) for c in fresh)])]
+        captured = []
+        with connection.execute_wrapper(lambda execute, sql, params, *args: captured.append((sql, params)) or execute(sql, params, *args)):
+            plan = services.append_plan_read(requests=requests, keys_unused=True,
+                                             new_contact_ids=frozenset(c.id for c in fresh))
+        assert plan is not None
+        [(_sql, params)] = [(sql, params) for sql, params in captured if "consent_consentstate" in sql]
+        assert list(params[0]) == [known.pk]  # the contacts read: not the new ones
+        assert sum("registry_purpose_channels" in sql for sql, _params in captured) == 1  # both purposes at once
+        assert plan.cache.purpose_channels == {newsletter.pk: {channel("email").pk, channel("sms").pk},
+                                               other.pk: {channel("email").pk}}
+        assert plan.current[(known.pk, newsletter.pk, channel("email").pk)] is None  # only an SMS grant
+
+        services.contacts_bulk_create(contacts=fresh)
+        assert services.append_plan_chain(plan=plan, tail=services.ledger_tail()) is True
+        captured.clear()
+        with connection.execute_wrapper(lambda execute, sql, params, *args: captured.append((sql, params)) or execute(sql, params, *args)):
+            written = services.append_plan_write(plan=plan)
+        assert written is not None and all(recorded.created for recorded in written)
+        [(_sql, params)] = [(sql, params) for sql, params in captured
+                            if sql.lstrip().startswith("SELECT") and "consent_consentstate" in sql]
+        assert list(params[0]) == [known.pk]
+        _check_ledger()
+        transaction.set_rollback(True)
