@@ -8,12 +8,13 @@ from registry.models import Job
 
 from . import services
 from .fulfilment import fulfilment_for
-from .models import RightsRequest
 
 
 @job_handler(services.FULFIL_JOB_KIND)
 def fulfil_request(job: Job, report: ProgressReporter) -> None:
-    request = RightsRequest.objects.get(pk=job.params["request_id"])
+    request = services.rights_request_fulfilment_begin(request_id=job.params["request_id"], job=job)
+    if request is None:
+        return  # closed before the job ran: nothing to carry out
     fulfil = fulfilment_for(request.kind)
     if fulfil is None:
         raise LookupError(f"no fulfilment for requests of kind {request.kind}")

@@ -214,6 +214,7 @@ class RequestEvent(models.Model):
         EXTENDED = "extended", _("Deadline extended")
         JOB_STARTED = "job_started", _("Job started")
         JOB_FINISHED = "job_finished", _("Job finished")
+        JOB_CANCELLED = "job_cancelled", _("Job cancelled: the request was closed before it ran")
         RECTIFICATION_DECIDED = "rectification_decided", _("Rectification decided")
         RESTRICTION_LIFTED = "restriction_lifted", _("Restriction lifted")
         OBJECTION_DECIDED = "objection_decided", _("Objection decided")

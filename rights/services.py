@@ -453,6 +453,23 @@ def rights_request_fulfil(*, request: RightsRequest, by: AbstractBaseUser | None
     return job
 
 
+# Closed without being carried out: a fulfilment job queued before the request closed does nothing.
+NOT_CARRIED_OUT = (Status.REJECTED, Status.WITHDRAWN, Status.EXPIRED)
+
+
+@transaction.atomic
+def rights_request_fulfilment_begin(*, request_id: int, job: Job) -> RightsRequest | None:
+    """The fulfilment job, as it starts: the request to carry out; None when the request was
+    rejected, withdrawn or expired after the job was queued (an erasure the requester withdrew must
+    not happen). Its timeline then says the job was cancelled and did nothing."""
+    request = RightsRequest.objects.select_for_update().get(pk=request_id)
+    if request.status not in NOT_CARRIED_OUT:
+        return request
+    if not request.events.filter(code=Code.JOB_CANCELLED, data__job=job.pk).exists():
+        _event(request, Code.JOB_CANCELLED, data={"job": job.pk, "status": request.status})
+    return None
+
+
 @transaction.atomic
 def rights_request_decide_rectification(*, change: RectificationChange, apply: bool, reason: str = "",
                                         by: AbstractBaseUser) -> RectificationChange:
@@ -514,6 +531,11 @@ def rights_request_record_fulfilment(*, request: RightsRequest, job: Job, outcom
             if task.mode == RecipientTask.Mode.EMAIL:
                 task_id = task.pk
                 transaction.on_commit(lambda: _send_recipient_notice(task_id))
+    if request.status in NOT_CARRIED_OUT:
+        # Closed while the job ran: what it did is on the timeline (and recipients of an erasure
+        # that happened are still told, Art. 19), but the request stays as it was closed: no
+        # completion, no download link for a requester who withdrew.
+        return request
     if request.kind in (Kind.ACCESS, Kind.PORTABILITY):
         download_link_create(request=request, job=job)
     if not request.recipient_tasks.filter(status=RecipientTask.TaskStatus.OPEN).exists():

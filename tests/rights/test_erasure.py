@@ -597,3 +597,57 @@ def test_recipients_are_told_and_the_request_is_pseudonymised_when_the_last_task
     assert request.status == Status.COMPLETED and request.pseudonymised_at is not None
     assert set(request.recipient_tasks.values_list("note", flat=True)) == {"Removed […] ([…])"}
     assert find_in_database(NEEDLES) == []
+
+
+@pytest.mark.parametrize("close", ["withdraw", "reject"])
+def test_a_request_closed_before_its_queued_job_runs_is_not_carried_out(
+        close, person, staff_user, outbox, django_capture_on_commit_callbacks):
+    """The requester withdraws (or staff reject) after the erasure job was queued but before a worker
+    took it: the job does nothing, says so on the timeline, and the request stays closed as it was."""
+    request = erasure_request()
+    with django_capture_on_commit_callbacks(execute=False) as queued:  # the broker holds the job
+        job = services.rights_request_fulfil(request=request, by=staff_user)
+    if close == "withdraw":
+        services.rights_request_withdraw(request=request)
+    else:
+        services.rights_request_reject(request=request, reason_code="manifestly_unfounded",
+                                       text="Already erased last year.", by=staff_user)
+    for callback in queued:  # the worker takes the job now
+        callback()
+
+    job.refresh_from_db()
+    request.refresh_from_db()
+    person.refresh_from_db()
+    assert (job.status, job.error) == (Job.Status.DONE, "")
+    assert person.anonymised_at is None and person.email == EMAIL  # nothing erased
+    assert ConsentEvent.objects.filter(contact=person).exclude(evidence_note="").exists()
+    assert request.status == (Status.WITHDRAWN if close == "withdraw" else Status.REJECTED)
+    assert request.requester_email == EMAIL  # not pseudonymised as a completed erasure is
+    codes = list(request.events.order_by("pk").values_list("code", flat=True))
+    assert codes[-1] == RequestEvent.Code.JOB_CANCELLED and RequestEvent.Code.JOB_FINISHED not in codes
+    assert request.events.get(code=RequestEvent.Code.JOB_CANCELLED).data == {"job": job.pk, "status": request.status}
+    assert "completed" not in outbox.messages(request.pk)
+
+
+def test_a_request_withdrawn_while_its_job_runs_stays_withdrawn(person, staff_user, outbox, monkeypatch,
+                                                               django_capture_on_commit_callbacks):
+    """Withdrawn while the worker was erasing: the erasure that happened is recorded, but the request
+    is not completed over the requester's withdrawal."""
+    from rights import fulfilment
+
+    request = erasure_request()
+
+    def withdrawn_meanwhile(**kwargs):
+        result = erasure.erase(**kwargs)
+        services.rights_request_withdraw(request=kwargs["request"])
+        return result
+
+    monkeypatch.setitem(fulfilment._registry, "erasure", withdrawn_meanwhile)
+    job = run_fulfilment(request, by=staff_user, capture=django_capture_on_commit_callbacks)
+
+    person.refresh_from_db()
+    assert job.status == Job.Status.DONE and person.anonymised_at is not None  # it did happen
+    assert request.status == Status.WITHDRAWN
+    codes = list(request.events.values_list("code", flat=True))
+    assert RequestEvent.Code.JOB_FINISHED in codes and RequestEvent.Code.COMPLETED not in codes
+    assert "completed" not in outbox.messages(request.pk)
