@@ -418,7 +418,7 @@ class _WriteCache:
         return self.purpose_versions[purpose.pk]
 
     def channels_read(self, purposes: Iterable[Purpose]) -> None:
-        """The channels of these purposes, in one query (a batch's purposes)."""
+        """The channels of these purposes not read yet, in one query (a batch's purposes at once)."""
         wanted = {purpose.id for purpose in purposes if purpose.id not in self.purpose_channels}
         if not wanted:
             return
@@ -433,7 +433,8 @@ class _WriteCache:
         if channels is None:
             if self.unlocked:  # read with the tail (or the plan), never by a thread of its own
                 raise _NeedsLock
-            channels = self.purpose_channels[purpose.id] = set(purpose.channels.values_list("pk", flat=True))
+            self.channels_read([purpose])
+            channels = self.purpose_channels[purpose.id]
         return channels
 
     def notice(self, *, text: str, language: str) -> Notice:
