@@ -163,6 +163,12 @@ def requests_with_urgency_rank(queryset: QuerySet[RightsRequest], *, today: date
         default=Value(rank(Urgency.OK)), output_field=IntegerField()))
 
 
+def request_carried_out(*, request: RightsRequest) -> bool:
+    """Whether a fulfilment job has carried the request out (its result is on the timeline): from
+    then on it can only be completed, not refused or withdrawn, whatever recipient tasks are left."""
+    return request.events.filter(code=RequestEvent.Code.JOB_FINISHED).exists()
+
+
 def request_fulfil_jobs(*, request: RightsRequest) -> QuerySet:
     """The jobs that carried the request out (or are carrying it out), newest first."""
     from registry.models import Job

@@ -22,7 +22,7 @@ from consent.normalise import normalise_email, normalise_phone
 from registry import services as registry_services
 from registry.models import Job, Purpose
 
-from . import deadlines
+from . import deadlines, selectors
 from .models import (OPEN_STATUSES, Capacity, DownloadLink, Kind, MandateStatus, ReceivedVia, RectificationChange,
                      RecipientTask, RejectionReason, RequestContact, RequestEvent, RightsRequest, Status, Suspension,
                      UnverifiedRequestCount, VerificationMethod)
@@ -63,6 +63,14 @@ def _require_status(request: RightsRequest, allowed: Iterable[str], *, field: st
     if request.status not in allowed:
         raise ValidationError({field: [_("Not possible while the request is “%(status)s”.")
                                        % {"status": request.get_status_display()}]})
+
+
+def _require_not_carried_out(request: RightsRequest) -> None:
+    """A request its job has carried out (data erased, sent, corrected) cannot be refused or
+    withdrawn any more: the requester would be told nothing was done when it was."""
+    if selectors.request_carried_out(request=request):
+        raise ValidationError({"status": [_("This request has already been carried out: it can only be completed "
+                                            "now, not refused or withdrawn.")]})
 
 
 def _required_text(value: str, field: str, message: str) -> str:
@@ -393,6 +401,7 @@ def rights_request_reject(*, request: RightsRequest, reason_code: str, text: str
     """Refuse with a reason; the requester is told why and that they may complain to the CNIL."""
     request = _locked(request)
     _require_status(request, OPEN_STATUSES)
+    _require_not_carried_out(request)
     if reason_code not in RejectionReason.values:
         raise ValidationError({"reason_code": [_("Choose the reason for the refusal.")]})
     text = _required_text(text, "text", _("Explain the refusal: the requester will read it."))
@@ -410,6 +419,7 @@ def rights_request_withdraw(*, request: RightsRequest) -> RightsRequest:
     """The requester withdraws the request from their status page."""
     request = _locked(request)
     _require_status(request, OPEN_STATUSES)
+    _require_not_carried_out(request)
     _close(request, Status.WITHDRAWN)
     _event(request, Code.WITHDRAWN, actor=Actor.REQUESTER)
     _notify(request, "withdrawn")
@@ -493,22 +503,25 @@ def rights_request_decide_rectification(*, change: RectificationChange, apply: b
 
 
 def _recipient_tasks(request: RightsRequest, purpose_ids: list[int]) -> list[RecipientTask]:
-    """Art. 19: one task per recipient and processor the register lists for the purposes concerned."""
+    """Art. 19: one task per recipient and processor the register lists for the purposes concerned.
+    An organisation the register lists twice (as a recipient and as a processor, or under two
+    activities) with the same notification address gets one task: one email, not two identical ones."""
     purposes = Purpose.objects.filter(pk__in=purpose_ids).select_related("activity")
-    seen_recipients: set[int] = set()
-    seen_processors: set[int] = set()
+    seen: set[tuple[str, int]] = set()
+    emailed: set[str] = set()
     tasks = []
     for purpose in purposes:
-        for recipient in purpose.activity.recipients.all():
-            if recipient.pk not in seen_recipients:
-                seen_recipients.add(recipient.pk)
-                mode = RecipientTask.Mode.EMAIL if recipient.notification_email else RecipientTask.Mode.MANUAL
-                tasks.append(RecipientTask(request=request, recipient=recipient, name=recipient.name, mode=mode))
-        for processor in purpose.activity.processors.all():
-            if processor.pk not in seen_processors:
-                seen_processors.add(processor.pk)
-                mode = RecipientTask.Mode.EMAIL if processor.notification_email else RecipientTask.Mode.MANUAL
-                tasks.append(RecipientTask(request=request, processor=processor, name=processor.name, mode=mode))
+        parties = [("recipient", party) for party in purpose.activity.recipients.all()]
+        parties += [("processor", party) for party in purpose.activity.processors.all()]
+        for role, party in parties:
+            address = party.notification_email.strip().lower()
+            if (role, party.pk) in seen or (address and address in emailed):
+                continue
+            seen.add((role, party.pk))
+            if address:
+                emailed.add(address)
+            mode = RecipientTask.Mode.EMAIL if address else RecipientTask.Mode.MANUAL
+            tasks.append(RecipientTask(request=request, name=party.name, mode=mode, **{role: party}))
     return tasks
 
 
@@ -529,8 +542,8 @@ def rights_request_record_fulfilment(*, request: RightsRequest, job: Job, outcom
             task.save()
             _event(request, Code.TASK_CREATED, data={"task": task.pk, "name": task.name, "mode": task.mode})
             if task.mode == RecipientTask.Mode.EMAIL:
-                task_id = task.pk
-                transaction.on_commit(lambda: _send_recipient_notice(task_id))
+                # Bound now: a closure over the loop's variable would send the last task's email each time.
+                transaction.on_commit(lambda task_id=task.pk: _send_recipient_notice(task_id))
     if request.status in NOT_CARRIED_OUT:
         # Closed while the job ran: what it did is on the timeline (and recipients of an erasure
         # that happened are still told, Art. 19), but the request stays as it was closed: no
@@ -677,7 +690,6 @@ def rights_request_expire_unverified(*, now: datetime | None = None) -> int:
 def rights_deadline_reminders_send(*, today: Any = None) -> int:
     """Daily: tell each assignee and the DPO about open requests due within
     RIGHTS_REMINDER_DAYS days or overdue (one email per person, once a day)."""
-    from . import selectors
     from .tasks import send_deadline_digest
 
     today = today or deadlines.local_day(timezone.now())

@@ -34,7 +34,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from registry.models import Purpose
 from registry.ratelimit import rate_limited, too_many_requests
 
-from . import services, tokens
+from . import selectors, services, tokens
 from .forms import AnswerForm, RightsRequestForm, rectifiable_field_choices
 from .models import DownloadLink, Kind, RectificationChange, RejectionReason, RequestEvent, RightsRequest, Status
 
@@ -238,7 +238,7 @@ def _status_page(request, rights_request: RightsRequest, token: str, *, answer_f
         "timeline": public_timeline(rights_request),
         "question": question,
         "answer_form": answer_form or (AnswerForm() if awaiting else None),
-        "can_withdraw": rights_request.is_open,
+        "can_withdraw": rights_request.is_open and not selectors.request_carried_out(request=rights_request),
         "downloads": _open_downloads(rights_request),
         "export_kind": rights_request.kind in (Kind.ACCESS, Kind.PORTABILITY),
     }, status=status)
@@ -279,11 +279,11 @@ def withdraw(request, token: str):
         try:
             services.rights_request_withdraw(request=rights_request)
         except ValidationError:
-            messages.error(request, _("This request is already closed: it cannot be withdrawn."))
+            messages.error(request, _("This request is already closed or carried out: it cannot be withdrawn."))
         else:
             messages.success(request, _("Your request is withdrawn."))
         return redirect("rights:status", token=token)
-    if not rights_request.is_open:
+    if not rights_request.is_open or selectors.request_carried_out(request=rights_request):
         return redirect("rights:status", token=token)
     return render(request, "rights/withdraw.html", {"rights_request": rights_request, "token": token})
 

@@ -11,6 +11,7 @@ from datetime import timedelta
 import pytest
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.contenttypes.models import ContentType
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import call_command
@@ -564,8 +565,6 @@ def test_erasure_skips_a_contact_sharing_only_the_phone(person, purposes, channe
 
 def test_only_a_completed_erasure_is_pseudonymised_and_only_once(person, staff_user, outbox,
                                                                   django_capture_on_commit_callbacks):
-    from django.core.exceptions import ValidationError
-
     open_request = web_request(kind="erasure", email="other@example.org")
     with pytest.raises(ValidationError):
         services.rights_request_pseudonymise(request=open_request)
@@ -651,3 +650,71 @@ def test_a_request_withdrawn_while_its_job_runs_stays_withdrawn(person, staff_us
     codes = list(request.events.values_list("code", flat=True))
     assert RequestEvent.Code.JOB_FINISHED in codes and RequestEvent.Code.COMPLETED not in codes
     assert "completed" not in outbox.messages(request.pk)
+
+
+def test_every_recipient_and_processor_is_emailed_once(person, purposes, staff_user, outbox, mailoutbox,
+                                                       django_capture_on_commit_callbacks):
+    """Art. 19: each email-mode task gets its own notice (each on-commit callback names its own
+    task); an organisation listed both as a recipient and as a processor, at the same address,
+    gets one task and one email."""
+    from tests.factories import ProcessorFactory, RecipientFactory
+
+    newsletter, appeals = purposes["newsletter"], purposes["appeals"]
+    newsletter.activity.recipients.add(RecipientFactory(name="Newsletter platform",
+                                                        notification_email="dpo@platform.example"),
+                                       RecipientFactory(name="Mailing house", notification_email="dpo@mailing.example"))
+    newsletter.activity.processors.add(ProcessorFactory(name="Mailing house (processor)",
+                                                        notification_email="DPO@mailing.example"))
+    appeals.activity.processors.add(ProcessorFactory(name="Printer", notification_email="privacy@printer.example"),
+                                    ProcessorFactory(name="Archive room"))  # no address: a manual task
+    request = erasure_request()
+    job = run_fulfilment(request, by=staff_user, capture=django_capture_on_commit_callbacks)
+    assert job.status == Job.Status.DONE, job.error
+
+    tasks = {task.name: task for task in request.recipient_tasks.all()}
+    assert set(tasks) == {"Newsletter platform", "Mailing house", "Printer", "Archive room"}
+    emailed = [task for task in tasks.values() if task.mode == task.Mode.EMAIL]
+    assert len(emailed) == 3 and all(task.notified_at is not None for task in emailed)
+    assert tasks["Archive room"].mode == tasks["Archive room"].Mode.MANUAL and tasks["Archive room"].notified_at is None
+    notices = [message for message in mailoutbox if request.reference in message.subject]
+    assert sorted(address for message in notices for address in message.to) == [
+        "dpo@mailing.example", "dpo@platform.example", "privacy@printer.example"]
+
+
+@pytest.mark.parametrize("close", ["withdraw", "reject"])
+def test_a_request_carried_out_can_no_longer_be_withdrawn_or_rejected(
+        close, person, purposes, staff_user, outbox, client, django_capture_on_commit_callbacks):
+    """Once the erasure ran, the request waits for its recipient tasks; refusing or withdrawing it
+    then would tell the requester nothing was done although their data is gone. Neither the admin
+    nor the status page offers it any more."""
+    from django.urls import reverse
+
+    from rights import tokens
+    from tests.factories import RecipientFactory
+
+    purposes["newsletter"].activity.recipients.add(RecipientFactory(name="Newsletter platform"))
+    request = erasure_request()
+    client.force_login(staff_user)
+    admin_url = reverse("admin:rights_rightsrequest_change", args=[request.pk])
+    assert 'id="rights-action-reject"' in client.get(admin_url).content.decode()  # before the job: offered
+    status_url = reverse("rights:status", args=[tokens.status_token(request=request)])
+    assert 'id="withdraw-link"' in client.get(status_url).content.decode()
+    run_fulfilment(request, by=staff_user, capture=django_capture_on_commit_callbacks)
+    assert request.status == Status.IN_PROGRESS  # the task is still open
+    sent = len(outbox)
+    with pytest.raises(ValidationError, match="already been carried out"):
+        if close == "withdraw":
+            services.rights_request_withdraw(request=request)
+        else:
+            services.rights_request_reject(request=request, reason_code="manifestly_unfounded",
+                                           text="Unfounded.", by=staff_user)
+    request.refresh_from_db()
+    assert request.status == Status.IN_PROGRESS and request.rejection_reason == ""
+    assert len(outbox) == sent  # no refusal or withdrawal email
+    status_page = client.get(status_url)
+    assert status_page.status_code == 200 and 'id="withdraw-link"' not in status_page.content.decode()
+    admin_page = client.get(admin_url)
+    assert admin_page.status_code == 200 and 'id="rights-action-reject"' not in admin_page.content.decode()
+    services.recipient_task_confirm(task=request.recipient_tasks.get(), by=staff_user, note="Done")
+    request.refresh_from_db()
+    assert request.status == Status.COMPLETED
