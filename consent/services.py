@@ -1750,16 +1750,22 @@ def preference_link_request(*, email: str) -> None:
 
 def preference_change(*, contact: Contact, purpose: Purpose, channel: Channel, choice: str, language: str,
                       evidence_ip: str | None = None, evidence_user_agent: str = "") -> Recorded | None:
-    """One click in the preference centre: one ledger event. None when the choice is already the
-    current one (a click sent twice, a page left open in two tabs): nothing changes, nothing is recorded."""
+    """One click in the preference centre: one ledger event (a grant is receipted by email, as on a
+    form). None when the choice is already the current one (a click sent twice, a page left open in
+    two tabs): nothing changes, nothing is recorded."""
+    from . import tasks
+
     if choice not in PREFERENCE_ACTIONS:
         raise ValidationError({"choice": [_("Unknown choice.")]})
     current = selectors.consent_check(contact=contact, purpose=purpose, channel=channel).status
     if current == PREFERENCE_ACTIONS[choice] or (choice == "lift" and current != Action.OBJECTED):
         return None
-    return consent_record(contact=contact, purpose=purpose, channel=channel, action=PREFERENCE_ACTIONS[choice],
-                          method=Method.PREFERENCE_CENTRE, language=language, evidence_ip=evidence_ip,
-                          evidence_user_agent=evidence_user_agent)
+    recorded = consent_record(contact=contact, purpose=purpose, channel=channel, action=PREFERENCE_ACTIONS[choice],
+                              method=Method.PREFERENCE_CENTRE, language=language, evidence_ip=evidence_ip,
+                              evidence_user_agent=evidence_user_agent)
+    if recorded.event.action == Action.GRANTED:  # a consent given here is receipted as one given on a form
+        after_commit(tasks.send_consent_receipts, [recorded.event.pk])
+    return recorded
 
 
 def unsubscribe(*, contact: Contact, purpose: Purpose, channel: Channel) -> Recorded | None:

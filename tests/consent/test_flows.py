@@ -151,8 +151,16 @@ def test_preference_centre_changes_each_choice_with_one_click(client, newsletter
     # A grant here records the purpose's name and text as the notice shown: the page shows both.
     notice = services.purpose_notice_text(purpose=newsletter, language="fr")
     assert all(escape(part) in page for part in notice.split("\n\n"))
+    mail.outbox.clear()
     for choice in ("withdraw", "grant", "withdraw"):
-        client.post(url, {"purpose": newsletter.pk, "channel": channels["email"].pk, "choice": choice})
+        with django_capture_on_commit_callbacks(execute=True):
+            client.post(url, {"purpose": newsletter.pk, "channel": channels["email"].pk, "choice": choice})
+    # The grant, and only it, is receipted by email as a grant on a form is: its PDF and the link back.
+    granted = ConsentEvent.objects.get(method="preference_centre", action="granted")
+    (receipt,) = mail.outbox
+    assert receipt.to == ["pref@example.org"] and receipt.subject == "Votre reçu de consentement"
+    assert [name for name, _content, _type in receipt.attachments] == [f"consent-receipt-{granted.sequence}.pdf"]
+    assert "/preferences/" in receipt.body
     client.post(url, {"purpose": postal_appeals.pk, "channel": channels["postal"].pk, "choice": "object"})
     assert selectors.consent_check(contact=contact, purpose=newsletter, channel=channels["email"]).reason == "withdrawn"
     assert selectors.consent_check(contact=contact, purpose=postal_appeals,
