@@ -293,6 +293,18 @@ class _PrefetchedCodeField(CodeRelatedField):
         return read[1]
 
 
+class _CodeChoiceField(serializers.ChoiceField):
+    """A code among ``choices``, whose error names the codes a client may send ({codes})."""
+
+    def to_internal_value(self, data):
+        if data == "" and self.allow_blank:
+            return ""
+        try:
+            return self.choice_strings_to_values[str(data)]
+        except KeyError:
+            self.fail("invalid_choice", input=data, codes=", ".join(self.choice_strings_to_values))
+
+
 class ConsentEventCreateSerializer(ContactIdentifierSerializer):
     create_contact = serializers.BooleanField(
         required=False, default=False,
@@ -300,14 +312,14 @@ class ConsentEventCreateSerializer(ContactIdentifierSerializer):
     )
     purpose = _PrefetchedCodeField(slug_field="slug", queryset=Purpose.objects.all())
     channel = _PrefetchedCodeField(slug_field="code", queryset=Channel.objects.all())
-    action = serializers.ChoiceField(
+    action = _CodeChoiceField(
         choices=CLIENT_ACTION_CHOICES,
-        error_messages={"invalid_choice": _("“{input}” is not an action you may record (expired and lapsed are "
-                                            "written by DPO Desk itself).")})
-    method = serializers.ChoiceField(
+        error_messages={"invalid_choice": _("“{input}” is not an action you may record: expected one of {codes} "
+                                            "(expired and lapsed are written by DPO Desk itself).")})
+    method = _CodeChoiceField(
         choices=CLIENT_METHOD_CHOICES,
-        error_messages={"invalid_choice": _("“{input}” is not a method you may record (expiry, register change "
-                                            "and erasure are DPO Desk's own).")})
+        error_messages={"invalid_choice": _("“{input}” is not a method you may record: expected one of {codes} "
+                                            "(expiry, register change and erasure are DPO Desk's own).")})
     effective_at = InstantField(required=False)
     notice_text = serializers.CharField(
         required=False, trim_whitespace=False,

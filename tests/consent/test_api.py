@@ -491,6 +491,19 @@ def test_bad_event_input_gets_400_with_the_field(staff, alice, mailing, override
     assert not ConsentEvent.objects.exists()
 
 
+def test_an_unknown_action_or_method_is_answered_with_the_codes_a_client_may_send(staff, alice, mailing):
+    from consent.services import CLIENT_ACTION_CHOICES, CLIENT_METHOD_CHOICES
+
+    errors = staff.post(EVENTS, event_payload(contact_id=alice.pk, method="telepathy", action="maybe"),
+                        format="json").json()["errors"]
+    (method,), (action,) = errors["method"], errors["action"]
+    assert method.startswith("“telepathy” is not a method you may record: expected one of ")
+    assert all(code in method for code, _label in CLIENT_METHOD_CHOICES)
+    assert action.startswith("“maybe” is not an action you may record: expected one of ")
+    assert all(code in action for code, _label in CLIENT_ACTION_CHOICES)
+    assert not ConsentEvent.objects.exists()
+
+
 def test_two_identifiers_name_both_and_none_names_all(staff, alice, mailing):
     both = staff.post(EVENTS, event_payload(contact_id=alice.pk, phone="0612345678"), format="json").json()
     assert set(both["errors"]) == {"contact_id", "phone"}
