@@ -2,6 +2,8 @@
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
+from registry.validators import scanned_document_help_text, validate_scanned_document
+
 from . import selectors
 from .labels import REASON_LABELS
 from .models import EVIDENCE_NOTE_MAX_LENGTH, CollectionForm, Contact, Method
@@ -46,7 +48,10 @@ class CollectionSubmissionForm(forms.Form):
                                                               label_suffix="")
         if staff:
             self.fields["method"] = forms.ChoiceField(label=_("How was consent given?"), choices=STAFF_METHODS)
-            self.fields["evidence_document"] = forms.FileField(label=_("Scanned paper form"), required=False)
+            # The scan is kept as proof of consent: the rule of every scanned document (registry.validators).
+            self.fields["evidence_document"] = forms.FileField(
+                label=_("Scanned paper form"), required=False, validators=[validate_scanned_document],
+                help_text=scanned_document_help_text())
             self.fields["evidence_note"] = forms.CharField(label=_("Note"), required=False,
                                                            max_length=EVIDENCE_NOTE_MAX_LENGTH,
                                                            widget=forms.Textarea(attrs={"rows": 2}))
@@ -77,7 +82,8 @@ class CollectionSubmissionForm(forms.Form):
         data = super().clean()
         if not (data.get("email") or data.get("phone") or data.get("last_name") or data.get("contact")):
             raise forms.ValidationError(_("Give at least your email or your phone number."))
-        if self.cleaned_data.get("method") == Method.PAPER and not self.cleaned_data.get("evidence_document"):
+        if (self.cleaned_data.get("method") == Method.PAPER and not self.cleaned_data.get("evidence_document")
+                and "evidence_document" not in self.errors):  # a refused file has its own message
             self.add_error("evidence_document", _("Attach the scan of the signed paper form."))
         return data
 

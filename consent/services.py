@@ -30,6 +30,7 @@ from django.utils.translation import override
 
 from registry.models import Channel, LegalBasis, Purpose, PurposeVersion
 from registry.queries import in_values
+from registry.validators import validate_scanned_document
 
 from . import csvfiles, dbvalues, ledger, selectors
 from .models import (
@@ -1021,6 +1022,10 @@ def _event_for(request: EventRequest, *, recorded_by, current, cache: _WriteCach
     evidence_document = request.evidence_document
     document_sha = ""
     if evidence_document is not None:
+        try:  # kept as proof of consent: a PDF, JPEG or PNG scan, never any file (the forms say so first)
+            validate_scanned_document(evidence_document)
+        except ValidationError as exc:
+            return ValidationError({"evidence_document": exc.messages})
         hasher = hashlib.sha256()
         for chunk in evidence_document.chunks():
             hasher.update(chunk)

@@ -10,21 +10,13 @@ from django.utils.translation import gettext_lazy as _
 from consent.models import Contact
 from consent.normalise import normalise_email, normalise_phone
 from registry.models import ProcessingActivity, Purpose
+from registry.validators import SCANNED_DOCUMENT_MAX_BYTES, validate_scanned_document
 
 from .models import Capacity, Kind
 from .services import RECTIFIABLE_FIELDS
 
 # Rows of "field to correct / new value": a fixed number so the form works without JavaScript.
 RECTIFICATION_ROWS = 3
-MANDATE_MAX_BYTES = 5 * 1024 * 1024
-# What the proof of mandate may be, recognised by its first bytes (the browser's content type
-# and the file name are only what the sender says).
-MANDATE_SIGNATURES = {
-    b"%PDF-": "pdf",
-    b"\xff\xd8\xff": "jpeg",
-    b"\x89PNG\r\n\x1a\n": "png",
-}
-MANDATE_EXTENSIONS = {"pdf": (".pdf",), "jpeg": (".jpg", ".jpeg"), "png": (".png",)}
 KINDS_WITH_PURPOSES = (Kind.OBJECTION, Kind.RESTRICTION)
 HONEYPOT_FIELD = "website"
 
@@ -55,16 +47,6 @@ class PurposeChoiceField(forms.ModelMultipleChoiceField):
         return obj.name
 
 
-def _mandate_type(upload) -> str | None:
-    upload.seek(0)
-    head = upload.read(16)
-    upload.seek(0)
-    for signature, kind in MANDATE_SIGNATURES.items():
-        if head.startswith(signature):
-            return kind
-    return None
-
-
 class RightsRequestForm(forms.Form):
     kind = forms.ChoiceField(label=_("What do you want to do?"), choices=Kind.choices, widget=forms.RadioSelect)
     requester_name = forms.CharField(label=_("Your name"), max_length=255)
@@ -87,10 +69,11 @@ class RightsRequestForm(forms.Form):
     subject_name = forms.CharField(label=_("Name of the person you represent"), max_length=255, required=False)
     representative_capacity = forms.ChoiceField(
         label=_("You act as"), required=False, choices=[("", "—"), *Capacity.choices])
+    # The proof of mandate is a scanned document: the rule shared with consent's paper forms.
     mandate_document = forms.FileField(
-        label=_("Proof of your mandate"), required=False,
+        label=_("Proof of your mandate"), required=False, validators=[validate_scanned_document],
         help_text=_("PDF, JPEG or PNG, %(size)s at most: power of attorney, family record book, certificate of "
-                    "inheritance…") % {"size": filesizeformat(MANDATE_MAX_BYTES)})
+                    "inheritance…") % {"size": filesizeformat(SCANNED_DOCUMENT_MAX_BYTES)})
     # Honeypot: hidden from people, filled by robots. A filled one files nothing.
     website = forms.CharField(label=_("Leave this field empty"), required=False,
                               widget=forms.TextInput(attrs={"autocomplete": "off", "tabindex": "-1"}))
@@ -124,18 +107,6 @@ class RightsRequestForm(forms.Form):
             return normalise_phone(self.cleaned_data.get("requester_phone", ""))
         except ValidationError as exc:
             raise ValidationError(exc.messages) from None
-
-    def clean_mandate_document(self):
-        upload = self.cleaned_data.get("mandate_document")
-        if not upload:
-            return upload
-        if upload.size > MANDATE_MAX_BYTES:
-            raise ValidationError(_("The file is too large (%(size)s): send a file of %(max)s at most.")
-                                  % {"size": filesizeformat(upload.size), "max": filesizeformat(MANDATE_MAX_BYTES)})
-        kind = _mandate_type(upload)
-        if kind is None or not upload.name.lower().endswith(MANDATE_EXTENSIONS[kind]):
-            raise ValidationError(_("Send a PDF, JPEG or PNG file."))
-        return upload
 
     def clean(self):
         data = super().clean()

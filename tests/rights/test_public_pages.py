@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 
 from registry import services as registry_services
+from registry import validators
 from rights import forms as rights_forms
 from rights import services, tokens
 from rights.models import DownloadLink, MandateStatus, RectificationChange, RequestEvent, RightsRequest, Status
@@ -195,7 +196,7 @@ def test_mandate_of_the_wrong_type_is_refused(client, name, content):
 
 
 def test_mandate_too_large_is_refused(client, monkeypatch):
-    monkeypatch.setattr(rights_forms, "MANDATE_MAX_BYTES", 100)
+    monkeypatch.setattr(validators, "SCANNED_DOCUMENT_MAX_BYTES", 100)  # the rule shared with consent
     with translation.override("en"):
         response = client.post("/en/rights/new/", form_data(
             on_behalf="on", subject_name="Léa Durand", representative_capacity="lawyer",
