@@ -14,12 +14,14 @@ from django.core.exceptions import FieldDoesNotExist, ValidationError
 from django.db.models import Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.functional import lazy
 from django.utils.html import format_html
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from consent.models import Contact
 from registry.models import Job, Purpose
+from registry.validators import scanned_document_help_text, validate_scanned_document
 
 from . import selectors, services
 from .models import (
@@ -435,7 +437,9 @@ class StaffRequestForm(forms.Form):
     subject_name = forms.CharField(label=_("Person concerned"), max_length=255, required=False)
     representative_capacity = forms.ChoiceField(label=_("Capacity of the representative"), required=False,
                                                 choices=[("", "—"), *Capacity.choices])
-    mandate_document = forms.FileField(label=_("Proof of mandate (scan)"), required=False)
+    mandate_document = forms.FileField(label=_("Proof of mandate (scan)"), required=False,
+                                       validators=[validate_scanned_document],
+                                       help_text=lazy(scanned_document_help_text, str)())  # in the page's language
     verify_now = forms.BooleanField(label=_("I have already verified the requester's identity"), required=False)
     verification_method = forms.ChoiceField(label=_("How"), required=False,
                                             choices=[("", "—"), *STAFF_VERIFICATION_METHODS])

@@ -21,6 +21,7 @@ from consent.models import Contact
 from consent.normalise import normalise_email, normalise_phone
 from registry import services as registry_services
 from registry.models import Job, Purpose
+from registry.validators import validate_scanned_document
 
 from . import deadlines, selectors
 from .models import (OPEN_STATUSES, Capacity, DownloadLink, Kind, MandateStatus, ReceivedVia, RectificationChange,
@@ -167,6 +168,11 @@ def rights_request_create(
         if not mandate_document and received_via == ReceivedVia.WEB_FORM:
             errors["mandate_document"] = [_("Attach the proof of your mandate (e.g. power of attorney, family "
                                             "record book, certificate of inheritance).")]
+        elif mandate_document:  # whoever sends it (the public form, staff), the rule of every kept scan
+            try:
+                validate_scanned_document(mandate_document)
+            except ValidationError as exc:
+                errors["mandate_document"] = exc.messages
     if errors:
         raise ValidationError(errors)
 

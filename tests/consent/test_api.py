@@ -497,9 +497,9 @@ def test_an_unknown_action_or_method_is_answered_with_the_codes_a_client_may_sen
     errors = staff.post(EVENTS, event_payload(contact_id=alice.pk, method="telepathy", action="maybe"),
                         format="json").json()["errors"]
     (method,), (action,) = errors["method"], errors["action"]
-    assert method.startswith("“telepathy” is not a method you may record: expected one of ")
+    assert method.startswith("« telepathy » n'est pas une méthode que vous pouvez enregistrer : attendu l'une de ")
     assert all(code in method for code, _label in CLIENT_METHOD_CHOICES)
-    assert action.startswith("“maybe” is not an action you may record: expected one of ")
+    assert action.startswith("« maybe » n'est pas une action que vous pouvez enregistrer : attendu l'un de ")
     assert all(code in action for code, _label in CLIENT_ACTION_CHOICES)
     assert not ConsentEvent.objects.exists()
 

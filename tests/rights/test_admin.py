@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
@@ -490,6 +491,28 @@ def test_add_form_errors_write_nothing(staff):
     response = staff.post(url, add_post(kind="rectification"))
     assert response.context["form"].non_field_errors()
     assert not RightsRequest.objects.exists()
+
+
+def test_a_mandate_entered_by_staff_is_a_scan_as_on_the_public_form(staff, staff_user):
+    """A proof of mandate received by post is a PDF, JPEG or PNG whoever uploads it: the admin's
+    field and the service refuse anything else (registry.validators), and nothing is written."""
+    url = reverse("admin:rights_rightsrequest_add")
+    fields = {"on_behalf": "on", "subject_name": "Léa Durand", "representative_capacity": "parent"}
+    page_html = staff.get(url).content.decode()
+    assert "PDF, JPEG ou PNG, 5,0" in page_html  # the field says what it takes, in the page's language
+    response = staff.post(url, add_post(received_via="post", **fields,
+                                        mandate_document=SimpleUploadedFile("livret.pdf", b"<html><script>")))
+    assert response.status_code == 200
+    assert response.context["form"].errors["mandate_document"] == ["Envoyez un fichier PDF, JPEG ou PNG."]
+    with pytest.raises(ValidationError) as refused:
+        staff_request(by=staff_user, received_via="post", on_behalf=True, subject_name="Léa Durand",
+                      representative_capacity="parent", mandate_document=SimpleUploadedFile("evil.exe", b"MZ\x90"))
+    assert "mandate_document" in refused.value.message_dict
+    assert not RightsRequest.objects.exists()
+    response = staff.post(url, add_post(received_via="post", **fields,
+                                        mandate_document=SimpleUploadedFile("livret.pdf", b"%PDF-1.4 record book")))
+    assert response.status_code == 302, response.context["form"].errors
+    assert RightsRequest.objects.get().mandate_document.read() == b"%PDF-1.4 record book"
 
 
 def test_add_form_takes_the_corrections(staff):

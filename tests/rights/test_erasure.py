@@ -502,7 +502,7 @@ def test_the_mandate_and_the_acknowledgement_go_with_the_pseudonymisation(
     from rights.models import Proof
 
     request = erasure_request(on_behalf=True, subject_name=f"{FIRST} {LAST}", representative_capacity="heir",
-                              mandate_document=SimpleUploadedFile(f"acte-{OLD_LAST}.pdf", b"%PDF mandate"))
+                              mandate_document=SimpleUploadedFile(f"acte-{OLD_LAST}.pdf", b"%PDF-1.4 mandate"))
     services.rights_request_check_mandate(request=request, accepted=True, note="Acte de notoriété vu", by=staff_user)
     storage = Proof._meta.get_field("file").storage
     name = storage.save(f"rights/proofs/ack-{LAST}.pdf", ContentFile(b"%PDF ack"))
@@ -702,7 +702,7 @@ def test_a_request_carried_out_can_no_longer_be_withdrawn_or_rejected(
     run_fulfilment(request, by=staff_user, capture=django_capture_on_commit_callbacks)
     assert request.status == Status.IN_PROGRESS  # the task is still open
     sent = len(outbox)
-    with pytest.raises(ValidationError, match="already been carried out"):
+    with pytest.raises(ValidationError, match="déjà été exécutée"):
         if close == "withdraw":
             services.rights_request_withdraw(request=request)
         else:
