@@ -24,6 +24,9 @@ _MEMO_SIZE = 50_000
 _email_domains: dict[str, tuple[str, int, int]] = {}
 # (value, region) -> E.164: files repeat a contact's number on each of its lines.
 _phones: dict[tuple[str, str], str] = {}
+# The codes a contact's country may hold: ISO 3166-1 alpha-2 codes of the countries and territories
+# phonenumbers knows, since the country is also the region a national phone number is read in.
+COUNTRY_CODES = frozenset(phonenumbers.SUPPORTED_REGIONS)
 
 
 def clear_memos() -> None:
@@ -88,6 +91,15 @@ def normalise_phone(value: str, *, region: str | None = None) -> str:
         _phones.clear()
     known = _phones[(value, region)] = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     return known
+
+
+def normalise_country(value: str) -> str:
+    """A country's ISO 3166-1 alpha-2 code, in capitals: ' be ' -> 'BE'."""
+    value = (value or "").strip().upper()
+    if value and value not in COUNTRY_CODES:
+        raise ValidationError(_("Enter the country's two-letter code (ISO 3166), e.g. FR for France or BE for "
+                                "Belgium."), code="invalid_country")
+    return value
 
 
 def keyed_digest(value: str) -> str:

@@ -46,7 +46,8 @@ from .models import (
     RetirementNotice,
     SuppressionEntry,
 )
-from .normalise import normalise_email, normalise_phone, stored_address_digest, suppression_digest
+from .normalise import (normalise_country, normalise_email, normalise_phone, stored_address_digest,
+                        suppression_digest)
 from .state import StateValue, apply_event, grant_expiry
 
 logger = logging.getLogger(__name__)
@@ -76,8 +77,8 @@ def _normalised(fields: dict[str, Any], *, country: str = "") -> dict[str, Any]:
     """The contact's fields in normal form; a national phone number is read in the contact's
     ``country`` (ISO 3166 code), else in PHONE_DEFAULT_REGION."""
     errors: dict[str, list[str]] = {}
-    normalisers = {"email": normalise_email,
-                   "phone": lambda value: normalise_phone(value, region=country.upper() or None)}
+    normalisers = {"email": normalise_email, "country": normalise_country,
+                   "phone": lambda value: normalise_phone(value, region=country.strip().upper() or None)}
     for name, normalise in normalisers.items():
         if name in fields:
             try:
@@ -89,6 +90,28 @@ def _normalised(fields: dict[str, Any], *, country: str = "") -> dict[str, Any]:
     if errors:
         raise ValidationError(errors)
     return fields
+
+
+def contact_field_check(*, field: str, value: Any, country: str = "") -> Any:
+    """One contact field's value as contact_create and contact_update would store it (its normal
+    form, then the model field's own checks: length, email, choices), or the ValidationError (a
+    list of messages) they would raise for it. What depends on other contacts (an email another
+    contact holds) is only known when writing. A national phone number is read in ``country``
+    (an ISO 3166 code; else PHONE_DEFAULT_REGION)."""
+    if field not in CONTACT_FIELDS:
+        raise TypeError(f"unknown contact field: {field}")
+    try:
+        value = _normalised({field: value}, country=country or "")[field]
+    except ValidationError as exc:
+        raise ValidationError(exc.message_dict[field]) from None
+    model_field = Contact._meta.get_field(field)
+    try:
+        return model_field.clean(value, None)  # what full_clean runs for this field (_save_contact)
+    except ValidationError as exc:
+        if model_field.choices and getattr(exc, "code", None) == "invalid_choice":
+            raise ValidationError(_("Enter one of: %(choices)s.") % {"choices": ", ".join(
+                f"{code} ({label})" for code, label in model_field.flatchoices)}, code="invalid_choice") from None
+        raise
 
 
 def _save_contact(contact: Contact, categories: Iterable | None) -> Contact:

@@ -101,7 +101,8 @@ def send_request_email(*, request_id: int, message: str, extra: dict | None = No
         elif message == "restriction_lifting" and extra.get("date"):
             context["lifting_on"] = date.fromisoformat(str(extra["date"])[:10])
         elif message == "completed" and request.kind == Kind.RECTIFICATION:
-            context["changes"] = _rectification_rows(request)
+            # The values written; what was not corrected is in the outcome, with its reason, once.
+            context["changes"] = [row for row in _rectification_rows(request) if row["applied"]]
         email = _message(subject=_(subject) % {"reference": request.reference}, template=message, context=context,
                          to=[to_email], reply_to=_reply_to(organisation))
         if proof_kind is not None:

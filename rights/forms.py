@@ -13,7 +13,7 @@ from registry.models import ProcessingActivity, Purpose
 from registry.validators import SCANNED_DOCUMENT_MAX_BYTES, validate_scanned_document
 
 from .models import Capacity, Kind
-from .services import RECTIFIABLE_FIELDS
+from .services import RECTIFIABLE_FIELDS, rectification_value_check
 
 # Rows of "field to correct / new value": a fixed number so the form works without JavaScript.
 RECTIFICATION_ROWS = 3
@@ -124,7 +124,10 @@ class RightsRequestForm(forms.Form):
                     self.add_error(f"fix_field_{row}", _("This data is already in another row."))
                 elif field:
                     seen.add(field)
-                    changes.append((field, value))
+                    try:  # the rules the contact's update applies, in its normal form ("06…" -> "+336…")
+                        changes.append((field, rectification_value_check(field=field, value=value)))
+                    except ValidationError as exc:
+                        self.add_error(f"fix_value_{row}", exc.messages)
             if not changes and not any(f"fix_{part}_{row}" in self.errors for part in ("field", "value")
                                        for row in range(1, RECTIFICATION_ROWS + 1)):
                 self.add_error("fix_field_1", _("Say which data to correct and the correct value."))

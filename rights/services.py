@@ -113,6 +113,28 @@ def _close(request: RightsRequest, status: str) -> None:
 # --- Filing ------------------------------------------------------------------------------------
 
 
+def rectification_value_check(*, field: str, value: str, country: str = "") -> str:
+    """The value a correction of the contact's ``field`` would write, in the normal form the
+    contact's update stores (consent.services.contact_field_check: the same rules as the
+    fulfilment's contact_update), or a ValidationError saying why it cannot be applied. Checked
+    where a correction is filed (public form, staff, API) and again where staff approve it. A
+    national phone number is read in ``country`` (default: PHONE_DEFAULT_REGION)."""
+    from consent import services as consent_services
+
+    if field not in RECTIFIABLE_FIELDS:
+        raise ValidationError(_("Unknown field: %(field)s") % {"field": field})
+    value = str(value or "").strip()
+    if not value:
+        raise ValidationError(_("Give the new value of each field to correct."))
+    return str(consent_services.contact_field_check(field=field, value=value, country=country))
+
+
+def _field_error(field: str, exc: ValidationError) -> str:
+    from .fulfilment.rectification import field_label
+
+    return _("%(field)s: %(error)s") % {"field": field_label(field), "error": " ".join(exc.messages)}
+
+
 @transaction.atomic
 def rights_request_create(
     *,
@@ -153,11 +175,14 @@ def rights_request_create(
     if kind == Kind.RECTIFICATION:
         if not changes:
             errors["rectifications"] = [_("Say which data to correct and the new value.")]
+        checked = []
         for field, value in changes:
-            if field not in RECTIFIABLE_FIELDS:
-                errors.setdefault("rectifications", []).append(_("Unknown field: %(field)s") % {"field": field})
-            elif not value:
-                errors.setdefault("rectifications", []).append(_("Give the new value of each field to correct."))
+            try:
+                checked.append((field, rectification_value_check(field=field, value=value)))
+            except ValidationError as exc:
+                errors.setdefault("rectifications", []).append(
+                    _field_error(field, exc) if field in RECTIFIABLE_FIELDS else " ".join(exc.messages))
+        changes = checked
     elif changes:
         errors["rectifications"] = [_("Corrections belong to a rectification request.")]
     if on_behalf:
@@ -496,7 +521,9 @@ def rights_request_decide_rectification(*, change: RectificationChange, apply: b
     change = RectificationChange.objects.select_for_update().get(pk=change.pk)
     if change.decision != RectificationChange.Decision.PENDING and change.decided_at and request.closed_at:
         raise ValidationError({"decision": [_("Already decided.")]})
-    if not apply:
+    if apply:
+        _check_applicable(request, change)
+    else:
         reason = _required_text(reason, "reason", _("Say why this correction is refused."))
     change.decision = RectificationChange.Decision.APPLIED if apply else RectificationChange.Decision.REFUSED
     change.reason = "" if apply else reason
@@ -506,6 +533,23 @@ def rights_request_decide_rectification(*, change: RectificationChange, apply: b
     _event(request, Code.RECTIFICATION_DECIDED, user=by, text=change.reason,
            data={"field": change.field, "decision": change.decision})
     return change
+
+
+def _check_applicable(request: RightsRequest, change: RectificationChange) -> None:
+    """Refuse to approve a correction the fulfilment could not apply (a value filed before the
+    form checked it): checked as the contact's update would, a national phone number in the
+    country of each contact of the request."""
+    from .selectors import request_contacts
+
+    countries = sorted({contact.country for contact in request_contacts(request=request)
+                        if not contact.anonymised_at}) or [""]
+    try:
+        for country in countries:
+            rectification_value_check(field=change.field, value=change.new_value, country=country)
+    except ValidationError as exc:
+        raise ValidationError({"decision": [
+            _("This correction cannot be applied: %(reason)s Refuse it, saying why, or ask the requester for "
+              "the right value.") % {"reason": " ".join(exc.messages)}]}) from None
 
 
 def _recipient_tasks(request: RightsRequest, purpose_ids: list[int]) -> list[RecipientTask]:

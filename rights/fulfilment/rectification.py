@@ -98,7 +98,8 @@ def rectify(*, request: RightsRequest, job: Job, report: ProgressReporter) -> Fu
         lines.append(_("%(field)s: corrected, but not on every record we hold: %(reason)s")
                      % {"field": field_label(change.field), "reason": reason})
     if refused:
-        lines.append(_("Not corrected:"))
+        # Said once, with its reason: the completion email lists only the values written.
+        lines.append(_("Not corrected:") if applied else _("No correction was made:"))
         lines += [f"- {field_label(c.field)}: {c.reason}" for c in refused]
     if not lines:
         lines.append(_("No correction was asked for."))

@@ -374,6 +374,24 @@ def test_rectification_diff_and_decisions(staff, staff_user, camille):
     assert codes(request).count("rectification_decided") == 2
 
 
+def test_approving_a_value_that_cannot_be_applied_is_refused_on_its_row(staff, camille):
+    """A value filed before the form checked it (here an email without @) is not marked applied:
+    the row says why, and staff can still refuse it with a reason."""
+    request = verified_request(kind="rectification", rectifications=[("city", "Lyon")])
+    change = RectificationChange.objects.create(request=request, field="email", new_value="not-an-email")
+    response = staff.post(act(request, "rectification"), {"change": change.pk, "decision": "apply", "reason": ""})
+    assert response.status_code == 200
+    row = re.search(r'class="rectification" data-field="email".*?</tr>', response.content.decode(), re.DOTALL).group(0)
+    assert "errorlist" in row and "Saisissez une adresse électronique valide" in row
+    change.refresh_from_db()
+    assert (change.decision, change.decided_by) == (RectificationChange.Decision.PENDING, None)
+    assert "rectification_decided" not in codes(request)
+    staff.post(act(request, "rectification"), {"change": change.pk, "decision": "refuse",
+                                               "reason": "This is not an email address."})
+    change.refresh_from_db()
+    assert change.decision == RectificationChange.Decision.REFUSED
+
+
 def test_a_change_of_another_request_is_refused(staff, camille):
     request = verified_request(kind="rectification", rectifications=[("city", "Lyon")])
     other = verified_request(kind="rectification", email="other@example.org", rectifications=[("city", "Nice")])

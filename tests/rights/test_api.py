@@ -198,6 +198,8 @@ def test_received_at_sets_the_deadline(staff):
     ({"kind": "rectification"}, "rectifications"),
     ({"kind": "rectification", "rectifications": [{"field": "password", "value": "x"}]}, "rectifications"),
     ({"kind": "rectification", "rectifications": [{"field": "city"}]}, "rectifications"),
+    ({"kind": "rectification", "rectifications": [{"field": "country", "value": "Narnia"}]}, "rectifications"),
+    ({"kind": "rectification", "rectifications": [{"field": "phone", "value": "123"}]}, "rectifications"),
     ({"rectifications": [{"field": "city", "value": "Lyon"}]}, "rectifications"),
     ({"on_behalf": True}, "subject_name"),
     ({"on_behalf": True, "subject_name": "Léa Durand", "representative_capacity": "cousin"},

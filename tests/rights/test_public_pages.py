@@ -139,6 +139,40 @@ def test_rectification_rows_become_requested_corrections(client):
     ]
 
 
+@pytest.mark.parametrize("language, field, value, fragment", [
+    ("en", "email", "not-an-email", "Enter a valid email address"),
+    ("fr", "email", "not-an-email", "Saisissez une adresse électronique valide"),
+    ("en", "phone", "123", "Enter a valid phone number"),
+    ("fr", "phone", "123", "Saisissez un numéro de téléphone valide"),
+    ("en", "country", "Narnia", "two-letter code"),
+    ("en", "country", "ZZ", "two-letter code"),
+    ("en", "postal_code", "1234567890123", "at most 12 characters"),
+])
+def test_a_value_that_cannot_be_applied_is_refused_on_its_row(client, language, field, value, fragment):
+    """The value is checked as the contact's update will check it: the message is on the row, and
+    nothing is filed."""
+    with translation.override(language):
+        response = client.post(url("rights:new", language=language), form_data(
+            kind="rectification", fix_field_1="city", fix_value_1="Lyon", fix_field_2=field, fix_value_2=value))
+        assert response.status_code == 200
+        errors = response.context["form"].errors
+        assert list(errors) == ["fix_value_2"], errors
+        assert fragment in " ".join(errors["fix_value_2"])
+    body = response.content.decode()
+    rows = re.findall(r'<tr class="rectification-row">.*?</tr>', body, re.DOTALL)
+    assert "errorlist" not in rows[0] and "errorlist" in rows[1] and fragment in rows[1]
+    assert not RightsRequest.objects.exists()
+
+
+def test_valid_values_are_filed_in_their_normal_form(client):
+    response = client.post("/rights/new/", form_data(
+        kind="rectification", fix_field_1="email", fix_value_1=" Camille.NEW@Example.ORG ",
+        fix_field_2="phone", fix_value_2="06 98 76 54 32", fix_field_3="country", fix_value_3="be"))
+    assert response.status_code == 302
+    assert list(RightsRequest.objects.get().rectifications.values_list("field", "new_value")) == [
+        ("email", "camille.new@example.org"), ("phone", "+33698765432"), ("country", "BE")]
+
+
 def test_rows_are_ignored_for_other_kinds(client):
     client.post("/rights/new/", form_data(kind="access", fix_field_1="city", fix_value_1="Lyon"))
     assert not RightsRequest.objects.get().rectifications.exists()

@@ -4,14 +4,17 @@ the reason, the requester reads what changed and why not, and Art. 19 reaches th
 from __future__ import annotations
 
 import pytest
+from django.core import mail
+from django.core.exceptions import ValidationError
 from django.utils import translation
+from django.utils.html import escape
 
 from consent import services as consent_services
 from consent.models import Contact
 from registry.models import Channel, DataSubjectCategory, Job
-from rights import services
+from rights import emails, services
 from rights.fulfilment import rectification
-from rights.models import RectificationChange, Status
+from rights.models import RectificationChange, RightsRequest, Status
 from tests.factories import PurposeFactory, RecipientFactory
 
 from .factories import record_notifications, run_fulfilment, verified_request
@@ -32,8 +35,8 @@ def contact(reference_data):
 
 
 def decide(request, by, **decisions):
-    """decisions: field -> True (apply) or a refusal reason."""
-    for change in request.rectifications.all():
+    """decisions: field -> True (apply) or a refusal reason, for the corrections still to decide."""
+    for change in request.rectifications.filter(decision=Decision.PENDING):
         verdict = decisions[change.field]
         services.rights_request_decide_rectification(change=change, apply=verdict is True,
                                                       reason="" if verdict is True else verdict, by=by)
@@ -69,11 +72,21 @@ def test_approved_corrections_are_applied_with_history_and_normal_forms(contact,
     assert outbox.messages(request.pk)[-1] == "completed"
 
 
+def filed_before_the_check(request, field, value, *, approved=False):
+    """A correction filed (and perhaps approved) before its value was checked: written as it was."""
+    change = RectificationChange.objects.create(request=request, field=field, new_value=value)
+    if approved:
+        RectificationChange.objects.filter(pk=change.pk).update(decision=Decision.APPLIED)
+    return change
+
+
 def test_a_correction_the_service_refuses_is_refused_with_its_reason(contact, staff_user, outbox,
                                                                      django_capture_on_commit_callbacks):
     consent_services.contact_create(email="taken@example.org", last_name="Other")
-    request = rectification_request([("email", " Taken@Example.org "), ("language", "xx"), ("first_name", "Camille")])
-    decide(request, staff_user, email=True, language=True, first_name=True)
+    request = rectification_request([("email", " Taken@Example.org ")])
+    filed_before_the_check(request, "language", "xx", approved=True)
+    RectificationChange.objects.create(request=request, field="first_name", new_value="Camille")
+    decide(request, staff_user, email=True, first_name=True)
     job = run_fulfilment(request, by=staff_user, capture=django_capture_on_commit_callbacks)
     assert job.status == Job.Status.DONE, job.error  # refused, not crashed
     contact.refresh_from_db()
@@ -163,3 +176,108 @@ def test_outcome_is_written_in_the_requester_language(contact, staff_user, outbo
     request.refresh_from_db()
     # The field's label is the French one, whatever language the staff member uses.
     assert "Prénom" in request.outcome or "prénom" in request.outcome
+
+
+# --- The value asked for is checked as the contact's update checks it ------------------------------
+
+
+@pytest.mark.parametrize("field, value, fragment", [
+    ("email", "not-an-email", "valid email address"),
+    ("phone", "123", "valid phone number"),
+    ("country", "Narnia", "two-letter code"),
+    ("country", "ZZ", "two-letter code"),
+    ("language", "klingon", "Enter one of: fr"),
+    ("postal_code", "1234567890123", "at most 12 characters"),
+])
+def test_a_value_the_contact_update_would_refuse_is_not_filed(reference_data, field, value, fragment):
+    with translation.override("en"), pytest.raises(ValidationError) as raised:
+        label = rectification.field_label(field)
+        services.rights_request_create(kind="rectification", requester_name="Camille Durand",
+                                       requester_email="camille.durand@example.org", received_via="api",
+                                       rectifications=[("city", "Brest"), (field, value)])
+    [message] = raised.value.message_dict["rectifications"]
+    assert message.startswith(f"{label}: ") and fragment in message
+    assert not RightsRequest.objects.exists()
+
+
+def test_values_are_filed_in_the_contact_normal_form(reference_data):
+    request = rectification_request([("email", " Camille.NEW@Example.ORG "), ("phone", "06 98 76 54 32"),
+                                     ("country", " be ")])
+    assert list(request.rectifications.values_list("field", "new_value")) == [
+        ("email", "camille.new@example.org"), ("phone", "+33698765432"), ("country", "BE")]
+
+
+@pytest.mark.parametrize("field, value, fragment", [
+    ("email", "not-an-email", "valid email address"),
+    ("phone", "123", "valid phone number"),
+    ("country", "Narnia", "two-letter code"),
+])
+def test_approving_a_value_filed_before_the_check_is_refused(contact, staff_user, field, value, fragment):
+    request = rectification_request([("first_name", "Camille")])
+    change = filed_before_the_check(request, field, value)
+    with translation.override("en"), pytest.raises(ValidationError) as raised:
+        services.rights_request_decide_rectification(change=change, apply=True, by=staff_user)
+    [message] = raised.value.message_dict["decision"]
+    assert message.startswith("This correction cannot be applied:") and fragment in message
+    change.refresh_from_db()
+    assert (change.decision, change.decided_by, change.decided_at) == (Decision.PENDING, None, None)
+    assert not request.events.filter(code="rectification_decided").exists()
+    # Refusing it, with a reason, is still possible; a valid correction is still approved.
+    services.rights_request_decide_rectification(change=change, apply=False, reason="Not a valid value.",
+                                                  by=staff_user)
+    decide(request, staff_user, first_name=True)
+    assert set(request.rectifications.values_list("field", "decision")) == {
+        (field, Decision.REFUSED), ("first_name", Decision.APPLIED)}
+
+
+def test_a_national_number_filed_before_the_check_is_approved_in_the_contact_country(reference_data,
+                                                                                    staff_user):
+    """A Brussels number written the Belgian way is no French number: the approval reads it in the
+    country of the contact it will be applied to, as the fulfilment will."""
+    consent_services.contact_create(email="camille.durand@example.org", last_name="Durand", country="BE")
+    request = rectification_request([("first_name", "Camille")])
+    change = filed_before_the_check(request, "phone", "02 512 34 56")
+    services.rights_request_decide_rectification(change=change, apply=True, by=staff_user)
+    change.refresh_from_db()
+    assert change.decision == Decision.APPLIED
+
+
+def test_a_correction_not_applied_is_said_once_with_its_reason(contact, staff_user, outbox,
+                                                               django_capture_on_commit_callbacks):
+    """A correction approved before its value was checked cannot be applied: the contact keeps its
+    value, the correction becomes refused with the reason, and the outcome and the completion email
+    say so once (the email lists only the values written)."""
+    request = rectification_request([("first_name", "Camille")])
+    filed_before_the_check(request, "country", "Narnia", approved=True)
+    decide(request, staff_user, first_name=True)
+    job = run_fulfilment(request, by=staff_user, capture=django_capture_on_commit_callbacks)
+    assert job.status == Job.Status.DONE, job.error
+    contact.refresh_from_db()
+    assert (contact.first_name, contact.country) == ("Camille", "FR")
+    country = request.rectifications.get(field="country")
+    assert country.decision == Decision.REFUSED
+    assert country.reason.startswith("Could not be applied: ") and "two-letter code" in country.reason
+    assert request.status == Status.COMPLETED
+    assert request.outcome.splitlines() == ["Corrected: First name.", "Not corrected:",
+                                            f"- Country: {country.reason}"]
+
+    mail.outbox.clear()
+    emails.send_request_email(request_id=request.pk, message="completed")
+    [message] = mail.outbox
+    said = country.reason.removeprefix("Could not be applied: ")
+    for body in (message.body, message.alternatives[0][0]):
+        assert body.count(said) + body.count(escape(said)) == 1, body
+        assert body.count("Camille") >= 1 and "Narnia" not in body
+
+
+def test_nothing_corrected_is_not_reported_as_done(contact, staff_user, outbox, django_capture_on_commit_callbacks):
+    request = rectification_request([("city", "Brest")])
+    filed_before_the_check(request, "email", "not-an-email", approved=True)
+    decide(request, staff_user, city="We hold no postal address for you.")
+    run_fulfilment(request, by=staff_user, capture=django_capture_on_commit_callbacks)
+    contact.refresh_from_db()
+    assert (contact.email, contact.city) == ("camille.durand@example.org", "")
+    lines = request.outcome.splitlines()
+    assert lines[:2] == ["No correction was made:", "- City: We hold no postal address for you."]
+    assert len(lines) == 3 and lines[2].startswith("- Email: Could not be applied: ")
+    assert "valid email address" in lines[2] and "Corrected" not in request.outcome
