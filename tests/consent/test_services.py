@@ -442,6 +442,22 @@ def test_a_national_phone_number_is_read_in_the_contact_country():
     assert services.contact_update(contact=reunion, phone="0692 12 34 57").phone == "+262692123457"
 
 
+def test_a_country_is_an_iso_code_in_capitals():
+    assert services.contact_create(email="be@example.org", country=" be ").country == "BE"
+    contact = services.contact_create(email="fr@example.org")
+    for value in ("ZZ", "Narnia", "FRA"):
+        with pytest.raises(ValidationError) as raised:
+            services.contact_update(contact=contact, country=value)
+        assert list(raised.value.message_dict) == ["country"]
+    contact.refresh_from_db()
+    assert contact.country == "FR"
+    # One field checked alone, as contact_update would store it.
+    assert services.contact_field_check(field="phone", value="0470 12 34 56", country="BE") == "+32470123456"
+    assert services.contact_field_check(field="email", value=" Ann@Example.ORG ") == "ann@example.org"
+    with pytest.raises(ValidationError):
+        services.contact_field_check(field="first_name", value="x" * 151)
+
+
 def test_opt_out_regime(postal_appeals, channels, categories):
     donor = services.contact_create(email="r@example.org", address_line1="1 rue A", postal_code="75001",
                                     city="Paris", data_subject_categories=[categories["donor"]])
