@@ -361,7 +361,7 @@ def request_page_context(http_request, obj: RightsRequest, *,
     tasks = [{"task": task, "form": forms_.get("confirm_task", task.pk, {"task": task.pk})}
              for task in obj.recipient_tasks.select_related("confirmed_by")]
     open_tasks = any(t["task"].status == RecipientTask.TaskStatus.OPEN for t in tasks)
-    job_finished = obj.events.filter(code=RequestEvent.Code.JOB_FINISHED).exists()
+    job_finished = selectors.request_carried_out(request=obj)
     may_override = (can_act and services.user_may_override_tasks(user) and status == Status.IN_PROGRESS
                     and open_tasks and job_finished)
 

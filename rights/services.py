@@ -539,9 +539,7 @@ def _check_applicable(request: RightsRequest, change: RectificationChange) -> No
     """Refuse to approve a correction the fulfilment could not apply (a value filed before the
     form checked it): checked as the contact's update would, a national phone number in the
     country of each contact of the request."""
-    from .selectors import request_contacts
-
-    countries = sorted({contact.country for contact in request_contacts(request=request)
+    countries = sorted({contact.country for contact in selectors.request_contacts(request=request)
                         if not contact.anonymised_at}) or [""]
     try:
         for country in countries:
@@ -633,7 +631,7 @@ def recipient_task_confirm(*, task: RecipientTask, by: AbstractBaseUser, note: s
     task.note = (note or "").strip()
     task.save()
     _event(request, Code.TASK_CONFIRMED, user=by, text=task.note, data={"task": task.pk, "name": task.name})
-    fulfilled = request.events.filter(code=Code.JOB_FINISHED).exists()
+    fulfilled = selectors.request_carried_out(request=request)
     if fulfilled and request.is_open and not request.recipient_tasks.filter(
             status=RecipientTask.TaskStatus.OPEN).exists():
         _complete(request, by=by)
@@ -661,7 +659,7 @@ def rights_request_close_with_open_tasks(*, request: RightsRequest, reason: str,
     _require_status(request, (Status.IN_PROGRESS,))
     if not user_may_override_tasks(by):
         raise ValidationError({"tasks_override_reason": [_("Only the DPO can close a request with open tasks.")]})
-    if not request.events.filter(code=Code.JOB_FINISHED).exists():
+    if not selectors.request_carried_out(request=request):
         raise ValidationError({"status": [_("The request has not been carried out yet.")]})
     reason = _required_text(reason, "tasks_override_reason", _("Say why the request closes with open tasks."))
     request.tasks_override_reason = reason
@@ -755,10 +753,6 @@ def rights_deadline_reminders_send(*, today: Any = None) -> int:
 RESTRICTION_LIFTING_MARK = "restriction_lifting"  # data key of the NOTE event announcing the lifting
 
 
-def _fulfilled(request: RightsRequest) -> bool:
-    return request.events.filter(code=Code.JOB_FINISHED).exists()
-
-
 def _require_kind(request: RightsRequest, kind: str) -> None:
     if request.kind != kind:
         raise ValidationError({"kind": [_("Not possible for a request of this kind.")]})
@@ -776,7 +770,7 @@ def rights_request_announce_restriction_lifting(*, request: RightsRequest, by: A
     staff describe in ``note``."""
     request = _locked(request)
     _require_kind(request, Kind.RESTRICTION)
-    if not _fulfilled(request):
+    if not selectors.request_carried_out(request=request):
         raise ValidationError({"status": [_("The restriction has not been applied yet.")]})
     if request.events.filter(code=Code.RESTRICTION_LIFTED).exists():
         raise ValidationError({"status": [_("The restriction was already lifted.")]})
@@ -834,7 +828,7 @@ def rights_request_decide_objection(*, request: RightsRequest, purpose: Purpose,
     _require_status(request, OPEN_STATUSES)
     if not user_may_override_tasks(by):
         raise ValidationError({"overriding_grounds": [_("Only the DPO decides on an objection.")]})
-    if _fulfilled(request):
+    if selectors.request_carried_out(request=request):
         raise ValidationError({"status": [_("The objection was already carried out.")]})
     if purpose not in purposes_concerned(request):
         raise ValidationError({"purpose": [_("This purpose is not concerned by the request.")]})
