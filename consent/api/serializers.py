@@ -296,13 +296,10 @@ class _PrefetchedCodeField(CodeRelatedField):
 class _CodeChoiceField(serializers.ChoiceField):
     """A code among ``choices``, whose error names the codes a client may send ({codes})."""
 
-    def to_internal_value(self, data):
-        if data == "" and self.allow_blank:
-            return ""
-        try:
-            return self.choice_strings_to_values[str(data)]
-        except KeyError:
-            self.fail("invalid_choice", input=data, codes=", ".join(self.choice_strings_to_values))
+    def fail(self, key, **kwargs):
+        if key == "invalid_choice":  # DRF's own check, its message given the codes
+            kwargs["codes"] = ", ".join(self.choice_strings_to_values)
+        super().fail(key, **kwargs)
 
 
 class ConsentEventCreateSerializer(ContactIdentifierSerializer):
