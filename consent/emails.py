@@ -10,6 +10,7 @@ from django.utils.translation import gettext_noop
 from django.utils.translation import override
 
 from registry.models import Purpose
+from registry.selectors import organisation_get, organisation_reply_to
 
 from . import tokens
 from .models import ConsentEvent, Contact
@@ -54,10 +55,18 @@ def unsubscribe_url_parts_by_language() -> dict[str, tuple[str, str]]:
     return {code: unsubscribe_url_parts(language=code) for code, _name in settings.LANGUAGES}
 
 
+def _message(*, contact: Contact, subject: str, template: str, context: dict) -> EmailMessage:
+    """In the active language, signed by the controller (who is writing, and how to reach its DPO),
+    answers going to the DPO."""
+    organisation = organisation_get()
+    body = render_to_string(template, {"contact": contact, "organisation": organisation, **context})
+    return EmailMessage(subject=str(subject), body=body, to=[contact.email],
+                        reply_to=organisation_reply_to(organisation) or None)
+
+
 def _send(*, contact: Contact, subject: str, template: str, context: dict, language: str | None = None) -> None:
     with override(language or contact.language):
-        body = render_to_string(template, {"contact": contact, **context})
-        message = EmailMessage(subject=str(_(subject)), body=body, to=[contact.email])
+        message = _message(contact=contact, subject=_(subject), template=template, context=context)
     message.send()
 
 
@@ -102,9 +111,8 @@ def send_consent_receipts(*, event_ids: list[int]) -> None:
     contact = events[0].contact
     language = _shown_language(events[0])
     with override(language):
-        body = render_to_string("emails/consent_receipt.txt", {
-            "contact": contact, "events": events, "url": preference_centre_url(contact=contact)})
-        message = EmailMessage(subject=str(_("Your consent receipt")), body=body, to=[contact.email])
+        message = _message(contact=contact, subject=_("Your consent receipt"), template="emails/consent_receipt.txt",
+                           context={"events": events, "url": preference_centre_url(contact=contact)})
         for event in events:
             message.attach(f"consent-receipt-{event.sequence}.pdf",
                            receipt_pdf(event=event, language=language), "application/pdf")

@@ -14,6 +14,11 @@ def organisation_get() -> Organisation | None:
     return Organisation.objects.order_by("pk").first()
 
 
+def organisation_reply_to(organisation: Organisation | None) -> list[str]:
+    """Where a person's answer to one of our emails goes: the DPO (the sender is a no-reply address)."""
+    return [organisation.dpo_email] if organisation and organisation.dpo_email else []
+
+
 def activities_for_export(*, include_drafts: bool = False) -> QuerySet[ProcessingActivity]:
     """Every activity of the register with all it refers to, in as few queries as possible."""
     activities = ProcessingActivity.objects.exclude(status=ProcessingActivity.Status.RETIRED)

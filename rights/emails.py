@@ -13,7 +13,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop, override
 
-from registry.selectors import organisation_get
+from registry.selectors import organisation_get, organisation_reply_to
 
 from . import services, tokens
 from .forms import rectifiable_field_choices
@@ -62,10 +62,6 @@ def _message(*, subject: str, template: str, context: dict, to: list[str], reply
     return message
 
 
-def _reply_to(organisation) -> list[str]:
-    return [organisation.dpo_email] if organisation and organisation.dpo_email else []
-
-
 def send_request_email(*, request_id: int, message: str, extra: dict | None = None) -> None:
     """One step of the request told to the requester (see REQUEST_MESSAGES). A request without an
     email (filed by post and entered by staff) is answered by post: nothing is sent. A request
@@ -104,7 +100,7 @@ def send_request_email(*, request_id: int, message: str, extra: dict | None = No
             # The values written; what was not corrected is in the outcome, with its reason, once.
             context["changes"] = [row for row in _rectification_rows(request) if row["applied"]]
         email = _message(subject=_(subject) % {"reference": request.reference}, template=message, context=context,
-                         to=[to_email], reply_to=_reply_to(organisation))
+                         to=[to_email], reply_to=organisation_reply_to(organisation))
         if proof_kind is not None:
             from .proofs import proof_issue
 
@@ -183,7 +179,7 @@ def send_recipient_notice(*, task_id: int) -> None:
             "organisation": organisation,
         }
         email = _message(subject=_(NOTICE_SUBJECTS[request.kind]) % {"reference": request.reference},
-                         template="recipient_notice", context=context, to=[to], reply_to=_reply_to(organisation))
+                         template="recipient_notice", context=context, to=[to], reply_to=organisation_reply_to(organisation))
     email.send()
     services.recipient_task_mark_notified(task=task)
 

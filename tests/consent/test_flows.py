@@ -136,6 +136,30 @@ def test_preference_link_same_answer_whether_known_or_not(client, newsletter,
     assert [m.to for m in mail.outbox] == [["known@example.org"]]
 
 
+def test_emails_to_contacts_say_who_writes_and_answers_go_to_the_dpo(client, signup, newsletter, channels,
+                                                                    django_capture_on_commit_callbacks):
+    """The sender is a no-reply address: each email to a contact is signed by the controller with its
+    DPO's contact, in the contact's language, and a reply reaches the DPO."""
+    from tests.factories import OrganisationFactory
+
+    OrganisationFactory()
+    services.contact_create(email="fr@example.org", language="fr")
+    services.contact_create(email="en@example.org", language="en")
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/preferences/", {"email": "fr@example.org"})
+        client.post("/en/preferences/", {"email": "en@example.org"})
+        client.post("/forms/signup/", {"email": "new@example.org", f"box_{signup[1].pk}": "on",
+                                            "age_confirmed": "on"})
+    by_address = {message.to[0]: message for message in mail.outbox}
+    assert set(by_address) == {"fr@example.org", "en@example.org", "new@example.org"}
+    for message in mail.outbox:
+        assert message.reply_to == ["dpo@amis-patrimoine.example"]
+        assert "\n--\nAssociation Les Amis du Patrimoine\n" in message.body
+    assert "Délégué à la protection des données : Julien Moreau" in by_address["fr@example.org"].body
+    assert "Data protection officer: Julien Moreau <dpo@amis-patrimoine.example>" in by_address["en@example.org"].body
+    assert "/confirm/" in by_address["new@example.org"].body  # the double opt-in's link, signed as well
+
+
 def test_preference_centre_changes_each_choice_with_one_click(client, newsletter, postal_appeals, channels,
                                                               categories, django_capture_on_commit_callbacks):
     contact = services.contact_create(email="pref@example.org", address_line1="2 rue B", postal_code="75002",
