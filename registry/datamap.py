@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Callable
@@ -17,6 +18,8 @@ from typing import Any, Callable
 from django.conf import settings
 from django.db import models
 from django.utils.module_loading import autodiscover_modules
+from django.utils.text import slugify
+from django.utils.translation import gettext as _
 
 
 class Strategy:
@@ -100,23 +103,46 @@ class PersonalField:
 SubjectLookup = Callable[[Any], models.QuerySet]
 
 
+# A source's slug names its files in an access export (csv/<slug>.csv): readable, stable, the same in every language.
+SLUG_PATTERN = re.compile(r"^[a-z0-9]+(?:-[a-z0-9]+)*$")
+HISTORY_SLUG_SUFFIX = "-history"
+
+
 @dataclass
 class Source:
     model: type[models.Model]
     fields: dict[str, PersonalField]
+    # Slugs of the register's purposes these records serve (resolved by slug: no database id in code).
     purposes: list[str]
     subject: SubjectLookup | None
-    description: str = ""
+    description: str = ""  # for the DPO and the data subject: a gettext_lazy string
     history_model: type[models.Model] | None = None
     # The field that dates the anonymisation of a record (set by registry.erasure), if any.
     anonymised_marker: str = ""
     # Called with the ids of the records just anonymised, in the same transaction: what the owning
     # app derives from them (e.g. whether a contact can still be reached) follows.
     after_anonymise: Callable[[list[Any]], None] | None = None
+    slug: str = ""
+    title: str = ""  # gettext_lazy; empty: the model's verbose_name_plural
+    # False when what a legal obligation of its purposes requires keeping (the proof) survives the declared
+    # anonymisation (keyed digests, references, dates): erasure then anonymises instead of keeping (registry.erasure).
+    legal_hold: bool = True
 
     @property
     def label(self) -> str:
         return self.model._meta.label
+
+    def slug_for(self, model: type[models.Model]) -> str:
+        """The slug of this source's table, or of its simple-history table."""
+        return f"{self.slug}{HISTORY_SLUG_SUFFIX}" if model is self.history_model else self.slug
+
+    def title_for(self, model: type[models.Model]) -> str:
+        """What the data subject reads for this source's table or its history table, in the current
+        language (simple-history's own "historical …" names are not translated)."""
+        title = str(self.title or self.model._meta.verbose_name_plural)
+        if model is self.history_model:
+            return _("%(source)s: history of changes") % {"source": title}
+        return title
 
 
 @dataclass(frozen=True)
@@ -144,9 +170,14 @@ class DataMap:
         description: str = "",
         anonymised_marker: str = "",
         after_anonymise: Callable[[list[Any]], None] | None = None,
+        slug: str = "",
+        title: str = "",
+        legal_hold: bool = True,
     ) -> Source:
         """Declare ``model`` as a source of personal data. Its simple-history table is covered too.
-        ``anonymised_marker`` and ``after_anonymise``: see Source."""
+        ``slug`` (default: from the model's label) names its export files, ``<slug>-history`` its history's;
+        ``title`` (default: the model's verbose_name_plural), ``anonymised_marker``, ``after_anonymise``
+        and ``legal_hold``: see Source."""
         if model in self._registry or model in self._exemptions:
             raise AlreadyDeclared(f"{model._meta.label} is already in the data map")
         named = [*fields, *([anonymised_marker] if anonymised_marker else [])]
@@ -155,10 +186,20 @@ class DataMap:
             raise ValueError(f"{model._meta.label} has no field(s) {', '.join(unknown)}")
         history = getattr(model, "history", None)
         history_model = getattr(history, "model", None) if history is not None else None
+        slug = slug or slugify(model._meta.label.replace(".", "-").replace("_", "-"))
+        self._check_slug(slug, model, history_model)
         source = Source(model, fields, list(purposes), subject, description, history_model, anonymised_marker,
-                        after_anonymise)
+                        after_anonymise, slug=slug, title=title, legal_hold=legal_hold)
         self._registry[model] = source
         return source
+
+    def _check_slug(self, slug: str, model: type[models.Model], history_model: type[models.Model] | None) -> None:
+        if not SLUG_PATTERN.match(slug):
+            raise ValueError(f"{model._meta.label}: the slug {slug!r} is not lower-case words joined by hyphens")
+        wanted = {slug, f"{slug}{HISTORY_SLUG_SUFFIX}"} if history_model is not None else {slug}
+        taken = {s.slug_for(m) for s in self._registry.values() for m in (s.model, s.history_model) if m is not None}
+        if wanted & taken:
+            raise ValueError(f"{model._meta.label}: the slug {slug!r} names another source's files already")
 
     def exempt(self, model: type[models.Model], *, reason: str) -> None:
         """Leave ``model`` out of the data map, with the reason written down for the DPO."""

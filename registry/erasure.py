@@ -5,9 +5,11 @@ the erasure of a contact created only for an unconfirmed double opt-in
 (``consent.services.contact_anonymise``), so both clear the same fields the same way. Each source's
 records are anonymised by their declared strategies, their simple-history rows and admin-log entries
 included, in batched UPDATEs, unless the source serves a purpose whose legal basis gives no right to
-erasure (Art. 17(3)(b), the W3C DPV table in ``registry.legal_basis_rules``). Files go after the
-commit, from a ``rights_delete_files`` job (the kind keeps its first name: jobs of it are stored):
-its row holds their list, so a crash never loses it, and a failed deletion is retried.
+erasure (Art. 17(3)(b), the W3C DPV table in ``registry.legal_basis_rules``) and is not declared
+``legal_hold=False`` (its anonymised form keeps what that law requires, e.g. a rights request's
+proof). Files go after the commit, from a ``rights_delete_files`` job (the kind keeps its first
+name: jobs of it are stored): its row holds their list, so a crash never loses it, and a failed
+deletion is retried.
 """
 from __future__ import annotations
 
@@ -56,7 +58,10 @@ def _batches(items: Iterable, size: int = BATCH_SIZE) -> Iterator[list]:
 
 def legal_hold_reason(source: Source) -> str:
     """Why erasure does not reach this source (Art. 17(3)(b)): it serves a purpose whose legal basis
-    gives no right to erasure in the DPV table. Empty when erasure applies."""
+    gives no right to erasure in the DPV table. Empty when erasure applies, and for a source declared
+    ``legal_hold=False`` (what the law requires keeping survives its anonymisation)."""
+    if not source.legal_hold:
+        return ""
     reasons = []
     for purpose in Purpose.objects.filter(slug__in=source.purposes).order_by("slug"):
         if purpose.legal_basis and not legal_basis_rules.kind_applies(kind="erasure", legal_basis=purpose.legal_basis):
