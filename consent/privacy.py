@@ -1,5 +1,10 @@
-"""The consent app's data-map declarations."""
+"""The consent app's data-map declarations.
+
+They declare no purposes (``purposes=[]``): what these records serve is the person's own, read by
+rights.export from the record's purpose (a ledger event, a current consent) or else from the
+contact's consents and data-subject categories."""
 from django.apps import apps
+from django.utils.translation import gettext_lazy as _
 
 from registry.datamap import Blank, FixedToken, KeyedHash, PersonalField, TruncateDate, datamap
 
@@ -29,7 +34,8 @@ datamap.declare(
     },
     purposes=[],
     subject=lambda contact: Contact.objects.filter(pk=contact.pk),
-    description="The data subjects: identity and contact details, where they came from.",
+    slug="contact",
+    description=_("The data subjects: identity and contact details, where they came from."),
     anonymised_marker="anonymised_at",
     after_anonymise=_contacts_anonymised,
 )
@@ -43,22 +49,25 @@ datamap.declare(
     },
     purposes=[],
     subject=lambda contact: ConsentEvent.objects.filter(contact=contact),
-    description="The consent ledger (append-only): erasure clears the personal evidence only; "
-    "the chain covers its keyed digest.",
+    slug="consent-events",
+    description=_("The consent ledger (append-only): erasure clears the personal evidence only; "
+                  "the chain covers its keyed digest."),
 )
 datamap.declare(
     ConsentState,
     fields={},
     purposes=[],
     subject=lambda contact: ConsentState.objects.filter(contact=contact),
-    description="Current consent per purpose and channel, derived from the ledger.",
+    slug="current-consents",
+    description=_("Current consent per purpose and channel, derived from the ledger."),
 )
 datamap.declare(
     RetirementNotice,
     fields={"sent_at": PersonalField("consent_records", TruncateDate("month"))},
     purposes=[],
     subject=lambda contact: RetirementNotice.objects.filter(contact=contact),
-    description="Which contacts were told by email that a purpose they had consented to was retired, and when.",
+    slug="retirement-notices",
+    description=_("Which contacts were told by email that a purpose they had consented to was retired, and when."),
 )
 # simple-history keeps which categories a contact belonged to at each change.
 HistoricalContactCategories = apps.get_model("consent", "HistoricalContact_data_subject_categories")
@@ -67,7 +76,9 @@ datamap.declare(
     fields={},
     purposes=[],
     subject=lambda contact: HistoricalContactCategories.objects.filter(contact=contact),
-    description="The history of a contact's data-subject categories.",
+    slug="contact-categories-history",
+    title=_("data-subject categories: history of changes"),
+    description=_("The history of a contact's data-subject categories."),
 )
 datamap.exempt(Notice, reason="The texts shown at collection: the same for everyone, no personal data.")
 datamap.exempt(SuppressionEntry, reason="Keyed HMACs only, never the clear address or number.")

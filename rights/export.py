@@ -18,10 +18,12 @@ here names a table: a source declared later is exported as it is declared. Each 
   people's data) and :data:`SECRET_COLUMNS`. A link to a register row is given by its natural key
   (slug, code, reference, sequence, notice hash), in one query per linked table.
 
-**Purposes of a record and of its fields.** Today's declarations mostly say ``purposes=[]``, so
-the purposes are derived from what the person's data is used for:
+**Purposes of a record and of its fields.** A source that exists for a purpose of its own declares
+its slug (the rights app's sources: the register's ``rights-requests``); the contact's own records
+say ``purposes=[]``, and theirs are derived from what the person's data is used for:
 
-1. when the source declares purposes (slugs), those, for every field;
+1. when the source declares purposes (slugs), those the register holds, for every field (a slug
+   the register lacks names nothing: the rules below are for the person's data, not for these);
 2. otherwise, when the record points at a purpose (a ledger event, a current consent, a notice
    of retirement), that purpose, for every field: the record exists for it;
 3. otherwise, the *subject's purposes*: those of the contact's consent states and ledger events,
@@ -43,10 +45,17 @@ carries the PDF (``summary.pdf``).
 per source and history table; the consent history — the current choice per purpose x channel as
 ``consent_check`` answers it, every ledger event, the notices shown; the ISO/IEC TS 27560 receipt of
 every consent transaction, as ``consent.receipts`` makes it; the Art. 15(1) information drawn from
-the register), ``csv/<source>.csv`` (one per section, cells protected against formula injection by
-the register CSV's ``excel_safe``), ``files/<name>`` (documents held in file fields: scanned
+the register), ``csv/<slug>.csv`` (one per section, named by the source's data-map slug — e.g.
+``contact.csv``, ``contact-history.csv``, ``consent-events.csv`` — the same in every language; the
+header holds the field names; cells protected against formula injection by the register CSV's
+``excel_safe``), ``files/<name>`` (documents held in file fields: scanned
 evidence, proofs) and, for access, ``summary.pdf`` (the latest PDF_LATEST_EVENTS consent events and
 PDF_RECORDS_PER_SOURCE records per source; data.json holds them all).
+
+**Language.** Every label and description the data subject reads (section titles, the data map's
+descriptions, field and column labels, category and purpose names) is in the request's language
+(``request.language``), whoever calls: as for the request's proofs. Keys, codes, slugs and the CSV
+headers stay the same in every language (machine-readable).
 
 **Speed.** A contact with 10,000 consent events and 1,000 history rows is exported in a few seconds
 (bench/rights_export.py): a fixed number of queries whatever the number of events, rows read as
@@ -82,6 +91,7 @@ from django.utils.formats import date_format
 from django.utils.text import capfirst
 from django.utils.translation import get_language, ngettext
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.utils.translation import override as translation_override
 
 from consent import receipts
@@ -102,7 +112,7 @@ from registry.models import (
 from .models import Kind, RightsRequest
 from .selectors import request_contacts
 
-SCHEMA_VERSION = "1.0.0"
+SCHEMA_VERSION = "1.1.0"
 SCHEMA_PATH = Path(__file__).resolve().parent / "schemas" / "data-export.schema.json"
 PDF_TEMPLATE = "pdf/rights_access.html"
 PDF_NAME = "summary.pdf"
@@ -113,6 +123,13 @@ PDF_VALUE_CHARS = 120
 PDF_CONTEXT_CHARS = 40
 # Columns never exported: a secret binding the emailed links to the request (no data about anyone).
 SECRET_COLUMNS = frozenset({"link_key"})
+# The columns simple-history adds to a history table: it gives them no verbose name to translate.
+HISTORY_COLUMN_LABELS = {
+    "history_date": gettext_lazy("date of the change"),
+    "history_type": gettext_lazy("type of change"),
+    "history_change_reason": gettext_lazy("reason for the change"),
+    "history": gettext_lazy("change"),  # a many-to-many history row's link to its change
+}
 # A linked row is shown by the first of these it has (its natural key), else by its id.
 NATURAL_KEYS = ("reference", "slug", "code", "sequence", "sha256")
 ID_CHUNK = 2000
@@ -126,13 +143,13 @@ PORTABLE_KINDS = frozenset({Kind.PORTABILITY})
 class PurposeInfo:
     """A purpose the person's data serves, as the export needs it."""
 
-    pk: int | None
+    pk: int
     slug: str
     name: str
     legal_basis: str
     portable: bool
     categories: frozenset[str] | None  # data categories its activity lists; None: lists none (uses all)
-    purpose: Purpose | None = None
+    purpose: Purpose
 
 
 @dataclass
@@ -167,6 +184,7 @@ class Record:
 class Section:
     label: str  # the model label, e.g. consent.HistoricalContact
     model: type[models.Model]
+    slug: str  # the data map's, e.g. contact-history: names the CSV file in every language
     title: str
     description: str
     history_of: str | None
@@ -177,7 +195,7 @@ class Section:
 
     @property
     def file_name(self) -> str:
-        return f"csv/{self.label}.csv"
+        return f"csv/{self.slug}.csv"
 
 
 @dataclass
@@ -268,6 +286,12 @@ def _without_gc_pauses():
             gc.enable()
 
 
+def _in_language_of(request: RightsRequest):
+    """The request's language, whoever calls (as its proofs, rights.proofs): the data subject reads
+    every label and description of the export in the language of their request."""
+    return translation_override(request.language or settings.LANGUAGE_CODE)
+
+
 @lru_cache(maxsize=1)
 def export_schema() -> dict:
     """The JSON Schema (draft 2020-12) of data.json."""
@@ -304,6 +328,20 @@ def _purpose_link(model: type[models.Model]) -> str | None:
     return None
 
 
+def _column_label(model_field: models.Field) -> str:
+    """A column's label in the current language. A field left with Django's default verbose name (its
+    name: simple-history's columns, the links of a many-to-many table, an unnamed foreign key) is
+    named by HISTORY_COLUMN_LABELS, else, for a link, by the verbose name of what it points at."""
+    label = str(model_field.verbose_name)
+    if label != model_field.name.replace("_", " "):
+        return label
+    if model_field.name in HISTORY_COLUMN_LABELS:
+        return str(HISTORY_COLUMN_LABELS[model_field.name])
+    if model_field.is_relation and model_field.related_model is not None:
+        return str(model_field.related_model._meta.verbose_name)
+    return label
+
+
 def _section_for(source: Source, model: type[models.Model], history_of: str | None,
                  categories: dict[str, str]) -> Section:
     present = {f.name: f for f in model._meta.concrete_fields}
@@ -311,7 +349,7 @@ def _section_for(source: Source, model: type[models.Model], history_of: str | No
     fields = []
     for name, spec in source.fields.items():
         if spec.export and name in present:
-            fields.append(FieldSpec(name, str(present[name].verbose_name), spec.category,
+            fields.append(FieldSpec(name, _column_label(present[name]), spec.category,
                                     categories.get(spec.category, spec.category)))
     hidden = {name for name, spec in source.fields.items() if not spec.export} | SECRET_COLUMNS | {pk_name}
     declared = {f.name for f in fields}
@@ -321,11 +359,10 @@ def _section_for(source: Source, model: type[models.Model], history_of: str | No
         if name in hidden or name in declared or _is_user_link(model_field):
             continue
         choices = dict(model_field.flatchoices) if model_field.choices else None
-        columns.append(ColumnSpec(name, str(model_field.verbose_name), model_field, choices))
-    title = str(model._meta.verbose_name_plural)
-    return Section(label=model._meta.label, model=model, title=title, description=source.description,
-                   history_of=history_of, declared_purposes=list(source.purposes), fields=fields,
-                   columns=columns)
+        columns.append(ColumnSpec(name, _column_label(model_field), model_field, choices))
+    return Section(label=model._meta.label, model=model, slug=source.slug_for(model), title=source.title_for(model),
+                   description=str(source.description), history_of=history_of,
+                   declared_purposes=list(source.purposes), fields=fields, columns=columns)
 
 
 def _attnames(model: type[models.Model]) -> list[str]:
@@ -415,7 +452,8 @@ def _subject_purpose_ids(contacts: list[Contact]) -> dict[int, set[int]]:
 
 def _purpose_infos(purpose_ids: set[int], slugs: set[str]) -> tuple[dict[int, PurposeInfo], dict[str, PurposeInfo],
                                                                      dict[int, ProcessingActivity]]:
-    """The purposes by id and by slug, and their activities with what the register says of them."""
+    """The purposes by id and by slug, and their activities with what the register says of them. A slug
+    a source declares that the register does not hold (yet) names nothing: no purpose is made up."""
     purposes = list(Purpose.objects.filter(models.Q(pk__in=purpose_ids) | models.Q(slug__in=slugs))
                     .select_related("activity"))
     activity_ids = {p.activity_id for p in purposes}
@@ -430,8 +468,6 @@ def _purpose_infos(purpose_ids: set[int], slugs: set[str]) -> tuple[dict[int, Pu
                            _portable(purpose.legal_basis), codes or None, purpose)
         by_id[purpose.pk] = info
         by_slug[purpose.slug] = info
-    for slug in slugs - set(by_slug):  # declared in a privacy.py but not (or no longer) in the register
-        by_slug[slug] = PurposeInfo(None, slug, slug, "", False, None)
     return by_id, by_slug, activities
 
 
@@ -686,12 +722,6 @@ def _information(infos: list[PurposeInfo], activities: dict[int, ProcessingActiv
     out = []
     for info in infos:
         purpose = info.purpose
-        if purpose is None:
-            out.append({"slug": info.slug, "name": info.name, "activity": None, "status": "",
-                        "legal_basis": {"code": "", "label": "", "dpv": ""}, "legitimate_interest": "",
-                        "direct_marketing": False, "portable": False, "data_categories": [], "recipients": [],
-                        "processors": [], "transfers": [], "retention": ""})
-            continue
         activity = activities.get(purpose.activity_id)
         links = list(activity.data_category_links.all()) if activity else []
         out.append({
@@ -749,8 +779,8 @@ def rights_information() -> list[dict[str, str]]:
 def build_export(*, request: RightsRequest, kind: str | None = None,
                  report: Callable[[int], None] | None = None) -> Export:
     """Everything the export of ``request`` holds, for ``kind`` (access or portability; default the
-    request's kind), labels in the current language. Reads only."""
-    with _without_gc_pauses():
+    request's kind), labels in the request's language. Reads only."""
+    with _without_gc_pauses(), _in_language_of(request):
         return _build_export(request=request, kind=kind, report=report)
 
 
@@ -827,7 +857,7 @@ def _build_export(*, request: RightsRequest, kind: str | None,
     report(75)
 
     used = sorted({slug for section in sections for record in section.records for slug in record.purposes},
-                  key=lambda slug: (by_slug[slug].purpose.activity.reference if by_slug[slug].purpose else "~", slug))
+                  key=lambda slug: (by_slug[slug].purpose.activity.reference, slug))
     infos = [by_slug[slug] for slug in used]
     return Export(request=request, kind=kind, generated_at=now, organisation=organisation, contacts=contacts,
                   purposes={info.slug: info for info in infos}, sections=sections, consent=consent,
@@ -845,7 +875,7 @@ def _resolve_section(section: Section, by_id: dict[int, PurposeInfo], by_slug: d
     def purposes_of(record: Record) -> tuple[list[str], dict[str, list[str]]]:
         if section.declared_purposes:
             key: tuple = ("declared",)
-            infos = [by_slug[slug] for slug in section.declared_purposes]
+            infos = [by_slug[slug] for slug in section.declared_purposes if slug in by_slug]
             filtered = False
         elif link and record.row[link] is not None:
             key = ("record", record.row[link])
@@ -925,6 +955,8 @@ def _controller(organisation: Organisation | None) -> dict[str, Any] | None:
 def _section_json(section: Section) -> dict[str, Any]:
     return {
         "source": section.label,
+        "slug": section.slug,
+        "csv": section.file_name,
         "label": section.title,
         "description": section.description,
         "history_of": section.history_of,
@@ -941,7 +973,12 @@ def _section_json(section: Section) -> dict[str, Any]:
 
 
 def data_json(export: Export) -> dict[str, Any]:
-    """data.json as a dict (valid against :func:`export_schema`)."""
+    """data.json as a dict (valid against :func:`export_schema`), in the request's language."""
+    with _in_language_of(export.request):
+        return _data_json(export)
+
+
+def _data_json(export: Export) -> dict[str, Any]:
     request = export.request
     return {
         "meta": {
@@ -1043,11 +1080,17 @@ def _display(value: Any, choices: dict | None = None) -> str:
     return text if len(text) <= PDF_VALUE_CHARS else text[:PDF_VALUE_CHARS - 1] + "…"
 
 
-def _pdf_value(record: Record, column: ColumnSpec) -> str:
-    if isinstance(column.model_field, models.DateTimeField):
-        value = record.row[column.model_field.attname]
-        return date_format(timezone.localtime(value), "SHORT_DATETIME_FORMAT") if value else ""
-    return _display(record.context.get(column.name), column.choices)
+def _pdf_value(record: Record, model_field: models.Field, value: Any, choices: dict | None = None) -> str:
+    """A value as the summary shows it: dates as the request's language writes them (local time),
+    choices by their label; data.json keeps the ISO 8601 values and the codes."""
+    if isinstance(model_field, (models.DateTimeField, models.DateField)):
+        raw = record.row[model_field.attname]
+        if not raw:
+            return ""
+        if isinstance(model_field, models.DateTimeField):
+            return date_format(timezone.localtime(raw), "SHORT_DATETIME_FORMAT")
+        return date_format(raw, "DATE_FORMAT")
+    return _display(value, choices)
 
 
 def _pdf_legend(export: Export, section: Section) -> list[dict[str, Any]]:
@@ -1067,6 +1110,7 @@ def _pdf_sections(export: Export) -> list[dict[str, Any]]:
     values longer than PDF_CONTEXT_CHARS (hashes, JSON) are left to data.json: the PDF is for reading."""
     out = []
     for section in export.sections:
+        model_fields = {spec.name: section.model._meta.get_field(spec.name) for spec in section.fields}
         previous: dict[Any, dict[str, Any]] = {}
         changes: dict[Any, set[str]] = {}
         if section.history_of:  # oldest first, per original record: what each row changed
@@ -1083,7 +1127,8 @@ def _pdf_sections(export: Export) -> list[dict[str, Any]]:
         rows = []
         for record in latest:
             shown = changes.get(record.pk)
-            values = [{"label": f.label, "value": _display(record.fields[f.name]["value"])}
+            values = [{"label": f.label, "value": _pdf_value(record, model_fields[f.name],
+                                                             record.fields[f.name]["value"])}
                       for f in section.fields
                       if f.name in record.fields and record.fields[f.name]["value"] not in (None, "")
                       and (shown is None or f.name in shown)]
@@ -1094,7 +1139,7 @@ def _pdf_sections(export: Export) -> list[dict[str, Any]]:
                     continue
                 if shown is not None and column.name not in shown and not column.name.startswith("history_"):
                     continue
-                text = _pdf_value(record, column)
+                text = _pdf_value(record, column.model_field, value, column.choices)
                 if len(text) <= PDF_CONTEXT_CHARS:
                     context.append({"label": column.label, "value": text})
             rows.append({"pk": record.pk,
@@ -1106,8 +1151,14 @@ def _pdf_sections(export: Export) -> list[dict[str, Any]]:
 
 
 def export_pdf(export: Export) -> bytes:
-    """The human-readable summary (A4, current language): controller and DPO, the data per purpose x
-    channel, the latest consent events, the records of each source, the Art. 15(1) information."""
+    """The human-readable summary (A4, in the request's language): controller and DPO, the data per
+    purpose x channel, the latest consent events, the records of each source (each with the name of its
+    CSV file), the Art. 15(1) information."""
+    with _in_language_of(export.request):
+        return _export_pdf(export)
+
+
+def _export_pdf(export: Export) -> bytes:
     from weasyprint import HTML  # heavy import: only where a PDF is made
     from weasyprint.urls import URLFetcher
 

@@ -105,3 +105,94 @@ def test_contacts_are_marked_when_anonymised_and_their_consents_follow():
 
     source = datamap.source_for(Contact)
     assert source.anonymised_marker == "anonymised_at" and callable(source.after_anonymise)
+
+
+# --- What the data subject reads: slugs of files, titles, descriptions, purposes ------------------------
+
+
+def test_a_source_has_a_slug_for_its_files_made_from_its_label_unless_declared():
+    local = DataMap()
+    person = local.declare(Person, fields={}, purposes=[], subject=None)
+    assert person.slug == "registry-person" and person.slug_for(Person) == "registry-person"
+    from registry.models import Recipient
+
+    recipient = local.declare(Recipient, fields={}, purposes=[], subject=None, slug="recipients")
+    assert recipient.slug_for(Recipient) == "recipients"
+    assert recipient.slug_for(Recipient.history.model) == "recipients-history"
+
+
+@pytest.mark.parametrize("slug", ["Recipients", "recipient_contacts", "recipients.csv", "-recipients", "a--b"])
+def test_a_slug_is_lower_case_words_joined_by_hyphens(slug):
+    from registry.models import Recipient
+
+    with pytest.raises(ValueError, match="slug"):
+        DataMap().declare(Recipient, fields={}, purposes=[], subject=None, slug=slug)
+
+
+def test_two_sources_never_share_a_file_name():
+    from registry.models import Processor, Recipient
+
+    local = DataMap()
+    local.declare(Recipient, fields={}, purposes=[], subject=None, slug="parties")  # and parties-history
+    with pytest.raises(ValueError, match="another source"):
+        local.declare(Person, fields={}, purposes=[], subject=None, slug="parties")
+    with pytest.raises(ValueError, match="another source"):
+        local.declare(Person, fields={}, purposes=[], subject=None, slug="parties-history")
+    other = DataMap()
+    other.declare(Person, fields={}, purposes=[], subject=None, slug="suppliers-history")
+    with pytest.raises(ValueError, match="another source"):  # its history's file would be Person's
+        other.declare(Processor, fields={}, purposes=[], subject=None, slug="suppliers")
+
+
+def test_titles_are_translated_and_a_history_table_is_named_after_its_source():
+    from django.utils import translation
+
+    from consent.models import Contact
+
+    source = datamap.source_for(Contact)
+    with translation.override("en"):
+        assert source.title_for(Contact) == "contacts"
+        assert source.title_for(Contact.history.model) == "contacts: history of changes"  # not "historical contacts"
+    with translation.override("fr"):
+        assert source.title_for(Contact.history.model).startswith("contacts")
+
+
+def test_every_declaration_shown_to_the_data_subject_is_translatable_and_named():
+    """Descriptions and titles are gettext_lazy strings: the export renders them in the request's language."""
+    from django.utils.functional import Promise
+
+    slugs = []
+    for source in datamap.sources():
+        assert isinstance(source.description, Promise) and str(source.description), source.label
+        assert not source.title or isinstance(source.title, Promise), source.label
+        slugs += [source.slug_for(m) for m in (source.model, source.history_model) if m is not None]
+        assert "." not in source.slug and "_" not in source.slug, source.label  # chosen, not the model's label
+    assert len(slugs) == len(set(slugs))
+    assert {"contact", "contact-history", "consent-events", "rights-requests"} <= set(slugs)
+
+
+def test_declared_purposes_are_purposes_of_the_demo_register():
+    """A source names purposes by slug (no database id): each must be one the demo register declares, e.g.
+    the rights app's sources serve "rights-requests" (R-07), not the contact's marketing purposes."""
+    from registry.demo import ACTIVITIES
+    from rights.models import RightsRequest
+
+    register = {purpose["slug"] for activity in ACTIVITIES for purpose in activity["purposes"]}
+    for source in datamap.sources():
+        assert set(source.purposes) <= register, (source.label, source.purposes)
+    assert datamap.source_for(RightsRequest).purposes == ["rights-requests"]
+
+
+@pytest.mark.django_db
+def test_the_rights_sources_are_anonymised_despite_their_legal_obligation():
+    """Their purpose rests on a legal obligation (no right to erasure), but what the law asks to keep is
+    the proof their anonymisation leaves: erasure anonymises them. Another source serving it is kept."""
+    from registry.erasure import legal_hold_reason
+    from registry.models import Recipient
+    from rights.models import RightsRequest
+    from tests.factories import PurposeFactory
+
+    PurposeFactory(slug="rights-requests", legal_basis="legal_obligation")
+    assert legal_hold_reason(datamap.source_for(RightsRequest)) == ""
+    held = DataMap().declare(Recipient, fields={}, purposes=["rights-requests"], subject=None)
+    assert legal_hold_reason(held)  # kept, with the reason (Art. 17(3)(b))

@@ -74,6 +74,9 @@ def purposes(channels):
         "appeals": PurposeFactory(slug="postal-appeals", legal_basis="legitimate_interests", direct_marketing=True,
                                   legitimate_interest="Appeals to past donors.", channels=[channels["postal"]],
                                   data_subject_categories=[donor]),
+        # As in the demo register: what the rights app's sources serve, under a legal obligation.
+        "rights": PurposeFactory(slug="rights-requests", legal_basis="legal_obligation",
+                                 channels=[channels["email"], channels["postal"]]),
     }
 
 
@@ -265,6 +268,9 @@ def test_erasure_leaves_no_trace_of_the_person_yet_the_ledger_verifies(
     assert anonymised["consent.Contact"] == 1 and anonymised["consent.HistoricalContact"] >= 3
     assert anonymised["rights.RightsRequest"] == 2  # the two earlier requests, not this one
     kept = {row["source"]: row["reason"] for row in summary["kept"]}
+    # The rights sources serve the legal-obligation "rights-requests" purpose, yet are anonymised, not kept
+    # whole: their anonymised form (reference, dates, keyed digests) is the proof the law asks for.
+    assert not [label for label in kept if label.startswith("rights.")]
     assert ART_7_1.search(kept["consent.ConsentEvent"])  # "Art. 7(1)", "art. 7.1" in French
     assert "consent.ConsentEvent" in request.outcome and ART_7_1.search(request.outcome)
 

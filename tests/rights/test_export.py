@@ -113,6 +113,12 @@ def expected_labels() -> set[str]:
     return labels
 
 
+def expected_csv_files() -> dict[str, str]:
+    """Model label -> the CSV file named by the data map's slug of the source (or of its history)."""
+    return {model._meta.label: f"csv/{source.slug_for(model)}.csv"
+            for source in datamap.sources() for model in (source.model, source.history_model) if model is not None}
+
+
 # --- Access -------------------------------------------------------------------------------------
 
 
@@ -128,7 +134,7 @@ def test_access_export_holds_every_source_history_and_consent(world, staff_user,
     assert {s["source"] for s in data["sources"]} == expected_labels()
     assert "consent.HistoricalContact" in expected_labels()
     names = set(archive.namelist())
-    assert {f"csv/{label}.csv" for label in expected_labels()} <= names
+    assert set(expected_csv_files().values()) <= names
     assert "summary.pdf" in names
 
     # The contact: each field with its value, its category and the purposes it serves (rule 3: the
@@ -182,6 +188,10 @@ def test_access_export_holds_every_source_history_and_consent(world, staff_user,
                                                                    "objection", "portability", "withdrawal",
                                                                    "complaint"}
     assert section(data, "rights.RightsRequest")["records"][0]["fields"]["requester_email"]["value"] == EMAIL
+    # The requests serve the register's "rights-requests" purpose, which this register lacks: they name
+    # none, never the contact's marketing purposes.
+    assert section(data, "rights.RightsRequest")["declared_purposes"] == ["rights-requests"]
+    assert all(r["purposes"] == [] for s in data["sources"] if s["source"].startswith("rights.") for r in s["records"])
     assert "link_key" not in section(data, "rights.RightsRequest")["records"][0]["context"]
 
     # The job's outcome: one count per section, a download link.
@@ -203,12 +213,12 @@ def job_request(job: Job):
 
 def test_csv_has_one_row_per_record_and_neutralises_formulas(world, staff_user, django_capture_on_commit_callbacks):
     _job, archive = run_export(django_capture_on_commit_callbacks, staff_user)
-    content = archive.read("csv/consent.HistoricalContact.csv").decode("utf-8-sig")
+    content = archive.read("csv/contact-history.csv").decode("utf-8-sig")
     rows = list(csv.DictReader(io.StringIO(content), delimiter=";"))
     assert len(rows) == world["contact"].history.count() >= 3
     assert rows[-1]["address_line1"] == "'=HYPERLINK(\"http://evil\")"  # the register CSV's excel_safe
     assert rows[0]["phone"] == SHARED_PHONE  # a bare E.164 number is no formula: excel_safe leaves it
-    events = list(csv.DictReader(io.StringIO(archive.read("csv/consent.ConsentEvent.csv").decode("utf-8-sig")),
+    events = list(csv.DictReader(io.StringIO(archive.read("csv/consent-events.csv").decode("utf-8-sig")),
                                  delimiter=";"))
     assert [row["purpose"] for row in events] == ["exp-news", "exp-news", "exp-news", "exp-calls", "exp-offers"]
 
@@ -324,7 +334,9 @@ def test_a_source_declared_later_is_exported_with_its_history(throwaway_source, 
     assert forms["records"][0]["fields"]["name"] == {"value": "Formulaire de Camille", "category": "exp-li-data",
                                                      "purposes": ["exp-offers"]}
     assert section(data, "consent.HistoricalCollectionForm")["count"] == 1
-    assert "csv/consent.CollectionForm.csv" in archive.namelist()
+    # No slug declared: one made from the model's label, as stable.
+    assert forms["csv"] == "csv/consent-collectionform.csv" in archive.namelist()
+    assert section(data, "consent.HistoricalCollectionForm")["csv"] == "csv/consent-collectionform-history.csv"
 
 
 # --- Portability ------------------------------------------------------------------------------
@@ -341,7 +353,7 @@ def test_portability_keeps_only_data_under_consent_or_contract(throwaway_source,
     labels = {s["source"] for s in data["sources"]}
     # The legitimate-interest-only source is left out, with its history and CSV.
     assert "consent.CollectionForm" not in labels and "consent.HistoricalCollectionForm" not in labels
-    assert "csv/consent.CollectionForm.csv" not in archive.namelist()
+    assert "csv/consent-collectionform.csv" not in archive.namelist()
     assert "Formulaire de Camille" not in archive.read("data.json").decode()
     # The ledger: the consent events only, not the objection to the legitimate-interest purpose.
     events = section(data, "consent.ConsentEvent")["records"]
@@ -445,3 +457,143 @@ def test_export_labels_follow_the_request_language(world, staff_user, django_cap
     data_fr = data_of(archive_fr)
     assert data_fr["meta"]["language"] == "fr"
     assert section(data_fr, "consent.Contact")["fields"][0]["label"] == "courriel"
+
+
+# --- The data subject's document: their language, the register's purposes, readable file names ----------
+
+# The French of the msgids this document added, as the catalogue gets them: with them in place the French
+# summary is checked whole now, and the same once locale/ is updated.
+NEW_FRENCH = {
+    "%(source)s: history of changes": "%(source)s : historique des modifications",
+    "data-subject categories: history of changes": "catégories de personnes concernées : historique des modifications",
+    "date of the change": "date de la modification",
+    "type of change": "type de modification",
+    "The data subjects: identity and contact details, where they came from.":
+        "Les personnes concernées : identité et coordonnées, origine des données.",
+    "The consent ledger (append-only): erasure clears the personal evidence only; the chain covers its keyed "
+    "digest.": "Le journal des consentements (en ajout seul) : l'effacement n'en efface que les preuves "
+               "personnelles ; la chaîne d'empreintes couvre leur empreinte à clé.",
+    "Rights requests the contact made: who asked, how to reach them, what they wrote.":
+        "Les demandes d'exercice des droits du contact : qui l'a faite, comment le joindre, ce qu'il a écrit.",
+}
+READABLE_FILES = {
+    "consent.Contact": "csv/contact.csv",
+    "consent.HistoricalContact": "csv/contact-history.csv",
+    "consent.ConsentEvent": "csv/consent-events.csv",
+    "consent.ConsentState": "csv/current-consents.csv",
+    "consent.HistoricalContact_data_subject_categories": "csv/contact-categories-history.csv",
+    "rights.RightsRequest": "csv/rights-requests.csv",
+    "rights.HistoricalRightsRequest": "csv/rights-requests-history.csv",
+    "rights.RequestEvent": "csv/rights-request-events.csv",
+}
+# What simple-history and Django name on their own, in English whatever the language.
+UNTRANSLATED = ("Historical", "historical", "History date", "History type", "Datasubjectcategory",
+                "HistoricalContact_data_subject_categories", "Request:", "Last event")
+
+
+@pytest.fixture
+def french_catalogue():
+    from django.utils.translation import trans_real
+
+    catalog = trans_real.translation("fr")._catalog._catalogs[0]  # no public API adds a message
+    saved = {msgid: catalog[msgid] for msgid in NEW_FRENCH if msgid in catalog}
+    catalog.update(NEW_FRENCH)
+    try:
+        yield
+    finally:
+        for msgid in NEW_FRENCH:
+            catalog.pop(msgid, None)
+        catalog.update(saved)
+
+
+def squeezed(text: str) -> str:
+    """The PDF's text without spaces: WeasyPrint may break a line inside a file name, at its hyphens."""
+    return re.sub(r"\s+", "", text)
+
+
+def test_a_french_request_gets_a_french_summary_and_labels(world, staff_user, french_catalogue,
+                                                           django_capture_on_commit_callbacks):
+    with translation.override("en"):  # whoever runs the job, the request's language decides
+        job, archive = run_export(django_capture_on_commit_callbacks, staff_user, language="fr")
+    data = data_of(archive)
+    text = pdf_text(archive.read("summary.pdf"))
+    reference = job_request(job).reference
+
+    # Titles and descriptions from the data map's declarations, simple-history's tables included.
+    assert section(data, "consent.HistoricalContact")["label"] == "contacts : historique des modifications"
+    assert section(data, "consent.Contact")["description"].startswith("Les personnes concernées : identité")
+    assert section(data, "consent.ConsentEvent")["description"].startswith("Le journal des consentements")
+    for title in ("Contacts : historique des modifications", "Catégories de personnes concernées : historique des "
+                  "modifications", "Demandes d'exercice des droits : historique des modifications",
+                  "Le journal des consentements (en ajout seul)", "Les demandes d'exercice des droits du contact"):
+        assert title in text
+    # Column labels simple-history and Django's many-to-many tables leave unnamed, in French.
+    columns = {c["name"]: c["label"] for c in section(data, "consent.HistoricalContact")["context_columns"]}
+    assert (columns["history_date"], columns["history_type"]) == ("date de la modification", "type de modification")
+    categories = {c["name"]: c["label"]
+                  for c in section(data, "consent.HistoricalContact_data_subject_categories")["context_columns"]}
+    assert (categories["datasubjectcategory"], categories["history"]) == ("catégorie de personnes concernées",
+                                                                          "modification")
+    assert "Date de la modification: " in text and "Type de modification: Création" in text
+    assert "Catégorie de personnes concernées: customer" in text
+    assert f"Demande d'exercice des droits: {reference}" in text  # RequestEvent.request, named after its model
+    assert "Échéance: " in text and not re.search(r"\b20\d\d-\d\d-\d\d", text)  # dates as French writes them
+    for english in UNTRANSLATED:
+        assert english not in text
+    for item in data["sources"]:
+        labels = [item["label"]] + [f["label"] for f in item["fields"]] + [c["label"] for c in item["context_columns"]]
+        assert not any(label.lower().startswith(("history", "historical")) for label in labels), labels
+
+
+def test_an_english_request_gets_english_labels_the_registers_purposes_and_readable_files(
+        world, staff_user, django_capture_on_commit_callbacks):
+    PurposeFactory(slug="rights-requests", legal_basis="legal_obligation", name_en="Handling rights requests",
+                   channels=[channel("email"), channel("postal")])
+    with translation.override("fr"):
+        _job, archive = run_export(django_capture_on_commit_callbacks, staff_user, language="en")
+    data = data_of(archive)
+    export.export_validator().validate(data)
+    text = pdf_text(archive.read("summary.pdf"))
+
+    # English labels and descriptions.
+    assert section(data, "consent.HistoricalContact")["label"] == "contacts: history of changes"
+    assert "Contacts: history of changes" in text and "Data-subject categories: history of changes" in text
+    assert "The consent ledger (append-only)" in text
+    assert "Date of the change: " in text and "Type of change: Created" in text
+    for english in ("Historical", "historical", "History date", "Datasubjectcategory"):
+        assert english not in text
+
+    # The rights requests' records serve the register's rights purpose; the contact's records their own.
+    for label in ("rights.RightsRequest", "rights.HistoricalRightsRequest", "rights.RequestContact",
+                  "rights.RequestEvent"):
+        item = section(data, label)
+        assert item["declared_purposes"] == ["rights-requests"]
+        assert item["records"] and all(r["purposes"] == ["rights-requests"] for r in item["records"]), label
+        assert all(f["purposes"] == ["rights-requests"] for f in item["fields"]), label
+    assert section(data, "consent.Contact")["records"][0]["purposes"] == ["exp-calls", "exp-news", "exp-offers"]
+    info = {p["slug"]: p for p in data["information"]["purposes"]}
+    assert info["rights-requests"]["legal_basis"]["code"] == "legal_obligation"
+    assert "Handling rights requests" in text
+
+    # Readable CSV names from the data map's slugs, in data.json and beside each source in the summary.
+    csv_files = [name for name in archive.namelist() if name.startswith("csv/")]
+    assert len(csv_files) == len(data["sources"])
+    assert all(re.fullmatch(r"csv/[a-z0-9]+(-[a-z0-9]+)*\.csv", name) for name in csv_files), csv_files
+    for label, name in READABLE_FILES.items():
+        item = section(data, label)
+        assert (item["slug"], item["csv"]) == (name[len("csv/"):-len(".csv")], name) and name in csv_files
+    assert "Contacts(csv/contact.csv)" in squeezed(text)
+    assert "Contacts:historyofchanges(csv/contact-history.csv)" in squeezed(text)
+    assert "consent.HistoricalContact" not in text  # internal names stay in data.json's "source"
+
+
+def test_the_export_is_built_in_the_requests_language_whoever_calls(world):
+    request = verified_request(language="fr")
+    with translation.override("en"):
+        built = export.build_export(request=request)
+        data = export.data_json(built)
+    assert data["meta"]["language"] == "fr"
+    assert {f["name"]: f["label"] for f in section(data, "consent.Contact")["fields"]}["email"] == "courriel"
+    with translation.override("en"):
+        text = pdf_text(export.export_pdf(built))
+    assert "Vos données personnelles" in text and "Your personal data" not in text
