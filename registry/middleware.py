@@ -4,9 +4,11 @@ from __future__ import annotations
 from django.middleware import locale
 from django.utils import translation
 
+from registry import api
+
 # Paths outside i18n_patterns (config/urls.py) whose answers are translated: the REST API, its schema
 # and docs. Their URL carries no language, so the client says it (Accept-Language).
-NEGOTIATED_PATH_PREFIXES = ("/api/",)
+NEGOTIATED_PATH_PREFIXES = (api.PATH_PREFIX,)
 
 
 class LocaleMiddleware(locale.LocaleMiddleware):

@@ -1,12 +1,18 @@
-"""Every API error as JSON; validation errors as {"errors": {field: [messages]}}."""
+"""Every API error as JSON (design §4): validation errors as {"errors": {field: [messages]}} with
+400; 401, 403 and 404 as DRF answers them, {"detail": message}."""
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DataError
+from django.http import Http404, HttpResponse
+from django.views import defaults
 from rest_framework import exceptions, status
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from django.utils.translation import gettext as _
+
+from . import PATH_PREFIX
 
 
 def _as_field_errors(detail) -> dict:
@@ -31,6 +37,10 @@ def exception_handler(exc, context):
         exc = exceptions.ValidationError(
             exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
         )
+    if isinstance(exc, Http404):
+        # get_object_or_404's message is English whatever the language and names our model
+        # ("No ConsentEvent matches the given query."): DRF's own, translated, says the same.
+        exc = exceptions.NotFound()
     response = drf_exception_handler(exc, context)
     if response is None:
         return None
@@ -39,3 +49,12 @@ def exception_handler(exc, context):
     if isinstance(exc, exceptions.ParseError):
         return Response({"errors": {"body": [exc.detail]}}, status=status.HTTP_400_BAD_REQUEST)
     return response
+
+
+def page_not_found(request, exception):
+    """Django's handler404 (config/urls.py). A path under the API that no view answers gets the
+    API's 404, {"detail": ...} in JSON, instead of the public HTML page."""
+    if request.path_info.startswith(PATH_PREFIX):
+        return HttpResponse(JSONRenderer().render({"detail": exceptions.NotFound.default_detail}),
+                            status=status.HTTP_404_NOT_FOUND, content_type="application/json")
+    return defaults.page_not_found(request, exception)
