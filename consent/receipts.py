@@ -31,7 +31,6 @@ from typing import Any
 from django.conf import settings
 from django.db.models import Prefetch, QuerySet
 from django.template.loader import render_to_string
-from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import get_language, ngettext, override
 from django.utils.translation import gettext as _
@@ -44,6 +43,7 @@ from registry.selectors import organisation_get
 
 from . import ledger, selectors
 from .models import Action, ConsentEvent, ConsentState, Contact, Method
+from .notices import privacy_notice_path
 from .state import apply_event
 
 SCHEMA_VERSION = "1.0.0"
@@ -111,14 +111,6 @@ def receipt_schema() -> dict:
 def receipt_id(*, event: ConsentEvent) -> str:
     """The stable id of the event's receipt: the same event always gets the same id."""
     return str(uuid.uuid5(RECEIPT_NAMESPACE, event.hash))
-
-
-def receipt_path(*, event: ConsentEvent) -> str:
-    """The receipt's path in the API (``/api/v1/consent/events/<id>/receipt/``)."""
-    try:
-        return reverse("consent-api:event-receipt", args=[event.pk])
-    except NoReverseMatch:  # not wired yet: the contract of design §4
-        return f"/api/v1/consent/events/{event.pk}/receipt/"
 
 
 def _utc(value: datetime | None) -> str | None:
@@ -444,8 +436,8 @@ def _kantara_pii(links: Iterable[ActivityDataCategory]) -> list[str]:
 def receipt_kantara(*, event: ConsentEvent, base_url: str = DEFAULT_BASE_URL) -> dict[str, Any]:
     """The transaction as a Kantara Consent Receipt v1.1 (valid against the Kantara JSON Schema).
 
-    There is no public Art. 13 notice page yet: ``policyUrl`` is the absolute URL of this receipt
-    in JSON, which carries the full notice text shown."""
+    ``policyUrl`` is the purpose's public notice page, in the receipt's language, under ``base_url``:
+    the data subject can open it (the JSON receipt, with the text shown, needs an API token)."""
     event, organisation, version = _receipt_parts(event)
     language = _receipt_language(event)
     entry = _build_receipt(event, organisation, version, language)["purposes"][0]
@@ -486,7 +478,7 @@ def receipt_kantara(*, event: ConsentEvent, base_url: str = DEFAULT_BASE_URL) ->
             "language": language,
             "piiPrincipalId": _pii_principal(event.contact, event.channel)["identifier"],
             "piiControllers": controllers,
-            "policyUrl": f"{base_url.rstrip('/')}{receipt_path(event=event)}?format=json",
+            "policyUrl": base_url.rstrip("/") + privacy_notice_path(purpose=event.purpose, language=language),
             "services": [{"service": event.purpose.activity.name, "purposes": [purpose]}],
             "sensitive": entry["sensitive"],
             "spiCat": _kantara_pii(link for link in links if _is_sensitive(link.category)),

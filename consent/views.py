@@ -1,5 +1,5 @@
-"""Public pages (collection forms, double opt-in, preference centre, unsubscribe) and the staff
-collection page. They parse input and call consent.services; the rules live there."""
+"""Public pages (collection forms, a purpose's privacy notice, double opt-in, preference centre,
+unsubscribe) and the staff collection page. They parse input and call consent.services; the rules live there."""
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
@@ -9,15 +9,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods
 
 from registry.models import Channel, Purpose
 from registry.ratelimit import rate_limited, too_many_requests
 
-from . import selectors, services, tokens
+from . import notices, selectors, services, tokens
 from .forms_public import CollectionSubmissionForm, PreferenceLinkForm
 from .models import CollectionForm, Contact, Method
-from .notices import form_notice_text
 
 
 def _evidence(request) -> dict:
@@ -56,7 +55,7 @@ def _collect(request, collection_form: CollectionForm, *, staff: bool):
                                                               "outcome": outcome, "staff": staff})
     return render(request, "consent/form.html", {
         "collection_form": collection_form, "form": form, "staff": staff, "search": search,
-        "notice": form_notice_text(form=collection_form, language=_language()),
+        "notice": notices.form_notice_text(form=collection_form, language=_language()),
     })
 
 
@@ -97,6 +96,18 @@ def public_form(request, slug: str):
 def staff_form(request, slug: str):
     collection_form = get_object_or_404(CollectionForm, slug=slug, active=True)
     return _collect(request, collection_form, staff=True)
+
+
+@require_GET
+def privacy_notice(request, slug: str):
+    """A purpose's Art. 13 notice, public: where a consent receipt's policy link leads."""
+    purpose = notices.published_purpose(slug=slug)
+    if purpose is None:
+        raise Http404
+    return render(request, "consent/privacy_notice.html", {
+        "purpose": purpose, "retired": notices.purpose_retired(purpose),
+        "notice": notices.purpose_notice_text(purpose=purpose, language=_language()),
+    })
 
 
 @require_http_methods(["GET", "POST"])

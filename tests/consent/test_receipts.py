@@ -253,7 +253,8 @@ def test_kantara_receipt_without_third_parties(organisation, contact, newsletter
     assert isinstance(kantara["consentTimestamp"], int)
     assert kantara["consentReceiptID"] == receipts.receipt_json(event=event)["receipt_id"]
     assert kantara["piiPrincipalId"] == "ana.lopez@example.org"
-    assert kantara["policyUrl"] == f"https://dpo-desk.invalid/api/v1/consent/events/{event.pk}/receipt/?format=json"
+    # The purpose's public notice, in the receipt's language (the contact's, French here).
+    assert kantara["policyUrl"] == "https://dpo-desk.invalid/privacy/newsletter/"
     (controller,) = kantara["piiControllers"]
     assert controller["piiController"] == organisation.name and controller["contact"] == organisation.dpo_name
     (service,) = kantara["services"]
@@ -276,7 +277,7 @@ def test_kantara_receipt_with_third_parties(organisation, contact, shared_purpos
     assert purpose["consentType"] == "EXPLICIT"
     assert purpose["piiCategory"] == ["2 - Contact", "6 - Health"]
     assert kantara["sensitive"] is True and kantara["spiCat"] == ["6 - Health"]
-    assert kantara["policyUrl"].startswith("https://dpo.example.org/api/v1/consent/events/")
+    assert kantara["policyUrl"] == "https://dpo.example.org/privacy/trips/"
 
 
 def test_receipts_without_an_organisation_still_validate(contact, newsletter, channels):
