@@ -1,13 +1,13 @@
 """Emails about rights requests, sent by Celery tasks once the transaction commits (rights.tasks):
 to the requester at each step, in their language; Art. 19 notices to recipients and processors;
-the staff's daily digest of coming deadlines. Each is a plain-text message with an HTML
+to staff, the daily digest of coming deadlines and the requester's answer to a question. Each is a plain-text message with an HTML
 alternative, from templates/rights/emails/."""
 from __future__ import annotations
 
 from datetime import date
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.template.loader import render_to_string
 from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
@@ -15,7 +15,7 @@ from django.utils.translation import gettext_noop, override
 
 from registry.selectors import organisation_get, organisation_reply_to
 
-from . import services, tokens
+from . import selectors, services, tokens
 from .forms import rectifiable_field_choices
 from .models import OPEN_STATUSES, Kind, Proof, RecipientTask, RectificationChange, RequestContact, RightsRequest
 
@@ -212,3 +212,23 @@ def send_deadline_digest(*, email: str, request_ids: list[int], day: str | date)
         message = _message(subject=subject, template="deadline_digest", context={
             "rows": rows, "day": today, "overdue": overdue, "horizon": settings.RIGHTS_REMINDER_DAYS}, to=[email])
     message.send()
+
+
+def send_answer_notice(*, request_id: int) -> None:
+    """Tell the assignee (else the DPO) that the requester answered the question asked, in the
+    site's language: reference, kind, status, due date and the admin link; the answer itself is
+    read in the admin (no requester data by email, as in the digest)."""
+    request = RightsRequest.objects.select_related("assignee").filter(pk=request_id).first()
+    if request is None:
+        return
+    recipients, as_assignee = selectors.request_staff_emails(request=request)
+    if not recipients:
+        return
+    with override(settings.LANGUAGE_CODE):
+        subject = _("Request %(reference)s: the requester answered") % {"reference": request.reference}
+        context = {"reference": request.reference, "kind": request.get_kind_display(),
+                   "status": request.get_status_display(), "due_on": request.due_on, "url": _admin_url(request),
+                   "as_assignee": as_assignee}
+        messages = [_message(subject=subject, template="requester_answered", context=context, to=[email])
+                    for email in recipients]
+    get_connection().send_messages(messages)

@@ -83,18 +83,33 @@ def requests_open() -> QuerySet[RightsRequest]:
     return RightsRequest.objects.filter(status__in=OPEN_STATUSES)
 
 
+def dpo_emails() -> set[str]:
+    """The DPO's addresses: the organisation's DPO email and the active users of the dpo group."""
+    organisation = organisation_get()
+    emails = {organisation.dpo_email} if organisation and organisation.dpo_email else set()
+    emails |= set(get_user_model().objects.filter(groups__name="dpo", is_active=True).exclude(email="")
+                  .values_list("email", flat=True))
+    return emails
+
+
+def request_staff_emails(*, request: RightsRequest) -> tuple[list[str], bool]:
+    """Who hears of what the requester did on a request, and whether that is its assignee: the
+    assignee, or the DPO when nobody (active, with an email) is assigned."""
+    assignee = request.assignee
+    if assignee is not None and assignee.is_active and assignee.email:
+        return [assignee.email], True
+    return sorted(dpo_emails()), False
+
+
 def deadline_reminders(*, today: date) -> dict[str, list[int]]:
     """Email address → open requests due within RIGHTS_REMINDER_DAYS days or overdue, for each
     assignee and for the DPO (who hears of every one)."""
     horizon = today + timedelta(days=settings.RIGHTS_REMINDER_DAYS)
     due = requests_open().filter(due_on__lte=horizon).select_related("assignee").order_by("due_on", "pk")
     people: dict[str, list[int]] = {}
-    organisation = organisation_get()
-    dpo_emails = {organisation.dpo_email} if organisation and organisation.dpo_email else set()
-    dpo_emails |= set(get_user_model().objects.filter(groups__name="dpo", is_active=True).exclude(email="")
-                      .values_list("email", flat=True))
+    dpo = dpo_emails()
     for request in due:
-        recipients = set(dpo_emails)
+        recipients = set(dpo)
         if request.assignee and request.assignee.email:
             recipients.add(request.assignee.email)
         for email in recipients:

@@ -55,6 +55,14 @@ def _notify(request: RightsRequest, message: str, **extra: Any) -> None:
     transaction.on_commit(lambda: send_request_email.delay(request_id, message, extra))
 
 
+def _notify_staff_of_answer(request: RightsRequest) -> None:
+    """Email the assignee (else the DPO) once the transaction commits (rights.emails.send_answer_notice)."""
+    from .tasks import send_answer_notice
+
+    request_id = request.pk
+    transaction.on_commit(lambda: send_answer_notice.delay(request_id))
+
+
 def _locked(request: RightsRequest) -> RightsRequest:
     """The request's row, locked for this transaction: two clicks never make two transitions."""
     return RightsRequest.objects.select_for_update().get(pk=request.pk)
@@ -382,6 +390,7 @@ def rights_request_answer(*, request: RightsRequest, answer: str) -> RightsReque
     if _resume(request):
         _event(request, Code.RESUMED)
     _refresh_due(request)
+    _notify_staff_of_answer(request)
     return request
 
 

@@ -18,6 +18,13 @@ def send_recipient_notice(task_id: int) -> None:
     send(task_id=task_id)
 
 
+@shared_task(acks_late=True, ignore_result=True, autoretry_for=(OSError,), retry_backoff=True, max_retries=5)
+def send_answer_notice(request_id: int) -> None:
+    from .emails import send_answer_notice as send
+
+    send(request_id=request_id)
+
+
 @shared_task(ignore_result=True)
 def expire_unverified_requests() -> None:
     services.rights_request_expire_unverified()

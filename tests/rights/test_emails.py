@@ -296,6 +296,68 @@ def test_deadline_digest_flags_overdue_and_carries_no_requester_data(staff_user)
     assert mail.outbox == []
 
 
+# --- The requester's answer, to staff ---------------------------------------------------------------
+
+
+def answer_on_the_status_page(request, answer: str = "12 rue des Lilas, Lyon"):
+    from django.urls import reverse
+
+    from rights import tokens
+
+    response = Client().post(reverse("rights:answer", args=[tokens.status_token(request=request)]),
+                             {"answer": answer})
+    assert response.status_code == 302
+
+
+def test_the_assignee_hears_of_the_answer_after_commit(staff_user, dpo_user, django_capture_on_commit_callbacks):
+    OrganisationFactory()
+    request = verified_request()
+    services.rights_request_assign(request=request, assignee=staff_user, by=dpo_user)
+    services.rights_request_ask(request=request, question="Which postal address?", by=staff_user)
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=False) as callbacks:
+        answer_on_the_status_page(request)
+    assert mail.outbox == [] and len(callbacks) == 1  # nothing leaves before the commit
+    callbacks[0]()
+    [message] = mail.outbox
+    assert message.to == [staff_user.email]
+    with translation.override(settings.LANGUAGE_CODE):  # staff emails go out in the site's language
+        assert message.subject == translation.gettext("Request %(reference)s: the requester answered") % {
+            "reference": request.reference}
+    admin_url = f"http://127.0.0.1:8000/admin/rights/rightsrequest/{request.pk}/change/"
+    assert admin_url in message.body and admin_url in html_of(message)
+    assert request.reference in message.body
+    for personal in ("12 rue des Lilas", "Lyon", EMAIL, "Camille", "Which postal address?"):
+        assert personal not in message.body and personal not in html_of(message), personal
+
+
+def test_nobody_assigned_the_dpo_hears_of_it(staff_user, dpo_user, django_capture_on_commit_callbacks):
+    organisation = OrganisationFactory()
+    request = verified_request()
+    services.rights_request_ask(request=request, question="Which postal address?", by=staff_user)
+    mail.outbox.clear()
+    with django_capture_on_commit_callbacks(execute=True):
+        services.rights_request_answer(request=request, answer="Lyon")
+    assert sorted(message.to[0] for message in mail.outbox) == sorted([organisation.dpo_email, dpo_user.email])
+    assert all(len(message.to) == 1 for message in mail.outbox)  # one each: no one sees the others' addresses
+    assert staff_user.email not in {message.to[0] for message in mail.outbox}
+
+
+def test_the_answer_notice_is_in_english_when_the_site_is(settings, staff_user, django_capture_on_commit_callbacks):
+    settings.LANGUAGE_CODE = "en"
+    with time_machine.travel(RECEIVED, tick=False):
+        request = verified_request(language="fr")
+        services.rights_request_assign(request=request, assignee=staff_user, by=staff_user)
+        services.rights_request_ask(request=request, question="Which postal address?", by=staff_user)
+        mail.outbox.clear()
+        with django_capture_on_commit_callbacks(execute=True):
+            services.rights_request_answer(request=request, answer="Lyon")
+    [message] = mail.outbox
+    assert message.subject == f"Request {request.reference}: the requester answered"
+    assert "The requester answered the question asked about request" in message.body
+    assert "Feb. 4, 2027" in message.body and "as the request's assignee" in message.body
+
+
 def test_no_mail_leaves_inside_the_web_request(client, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         client.post("/rights/new/", {"kind": "access", "requester_name": "X Y", "requester_email": EMAIL})
