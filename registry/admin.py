@@ -115,7 +115,8 @@ class PurposeInline(admin.StackedInline):
         ("legal_basis", "dpv_purpose", "direct_marketing"),
         "legitimate_interest",
         ("channels", "data_subject_categories"),
-        ("retention_months", "retention_start", "retention_note"),
+        ("retention_months", "retention_start"),
+        ("retention_note", "retention_note_en"),
         "consent_validity_months",
     )
 
@@ -303,7 +304,7 @@ class PurposeAdmin(SimpleHistoryAdmin):
         (_("Lawfulness"), {"fields": ("legal_basis", "legitimate_interest", "dpv_purpose", "direct_marketing",
                                       "consent_validity_months")}),
         (_("Reach"), {"fields": ("channels", "data_subject_categories")}),
-        (_("Retention"), {"fields": ("retention_months", "retention_start", "retention_note")}),
+        (_("Retention"), {"fields": ("retention_months", "retention_start", "retention_note", "retention_note_en")}),
     )
 
     def get_queryset(self, request):

@@ -75,6 +75,7 @@ _DPF = {"recipient_name": "Acme CRM Inc.", "country": "us", "safeguard": "eu_us_
 _SCC_MOROCCO = {"recipient_name": "Atlas Contact SARL", "country": "ma", "safeguard": "scc", "dpf_certified": False, "documentation": "CCT de la Commission (décision 2021/914), module 2, signées le 20/07/2026 ; analyse d'impact du transfert du 10/07/2026"}
 
 _CNIL_COMMERCIAL = "CNIL, référentiel relatif aux traitements de données mis en œuvre aux fins de gestion des activités commerciales"
+_CNIL_COMMERCIAL_EN = "CNIL, reference framework for the processing of data to manage commercial activities"
 
 ACTIVITIES: list[dict[str, Any]] = [
     {
@@ -102,7 +103,8 @@ ACTIVITIES: list[dict[str, Any]] = [
              "legal_basis": "contract", "dpv_purpose": "dpv:MemberPartnerManagement",
              "channels": ["email", "postal"], "data_subject_categories": ["member"],
              "retention_months": 36, "retention_start": "end_of_contract",
-             "retention_note": "Pièces comptables des cotisations : 10 ans (Code de commerce, art. L.123-22)."},
+             "retention_note": "Pièces comptables des cotisations : 10 ans (Code de commerce, art. L.123-22).",
+             "retention_note_en": "Accounting records of membership fees: 10 years (Code de commerce, art. L.123-22)."},
         ],
     },
     {
@@ -131,7 +133,8 @@ ACTIVITIES: list[dict[str, Any]] = [
              "legal_basis": "legal_obligation", "dpv_purpose": "dpv:LegalCompliance",
              "channels": ["email", "postal"], "data_subject_categories": ["donor"],
              "retention_months": 72, "retention_start": "transaction",
-             "retention_note": "6 ans : contrôle des reçus par l'administration fiscale (CGI art. 200 et 238 bis, LPF art. L.102 E)."},
+             "retention_note": "6 ans : contrôle des reçus par l'administration fiscale (CGI art. 200 et 238 bis, LPF art. L.102 E).",
+             "retention_note_en": "6 years: the tax administration may check the receipts (CGI art. 200 and 238 bis, LPF art. L.102 E)."},
         ],
     },
     {
@@ -161,7 +164,8 @@ ACTIVITIES: list[dict[str, Any]] = [
              "dpv_purpose": "dpv:DirectMarketing", "direct_marketing": True,
              "channels": ["postal"], "data_subject_categories": ["donor"],
              "retention_months": 36, "retention_start": "last_contact",
-             "retention_note": "3 ans à compter du dernier don ou contact (" + _CNIL_COMMERCIAL + ")."},
+             "retention_note": "3 ans à compter du dernier don ou contact (" + _CNIL_COMMERCIAL + ").",
+             "retention_note_en": "3 years from the last donation or contact (" + _CNIL_COMMERCIAL_EN + ")."},
         ],
     },
     {
@@ -190,14 +194,16 @@ ACTIVITIES: list[dict[str, Any]] = [
              "legal_basis": "contract", "dpv_purpose": "dpv:CustomerOrderManagement",
              "channels": ["email", "sms", "phone", "postal"], "data_subject_categories": ["customer"],
              "retention_months": 60, "retention_start": "transaction",
-             "retention_note": "Prescription de droit commun (C. civ. art. 2224) ; factures : 10 ans (C. com. art. L.123-22)."},
+             "retention_note": "Prescription de droit commun (C. civ. art. 2224) ; factures : 10 ans (C. com. art. L.123-22).",
+             "retention_note_en": "General limitation period (C. civ. art. 2224); invoices: 10 years (C. com. art. L.123-22)."},
             {"slug": "loyalty-programme", "name_fr": "Programme de fidélité", "name_en": "Loyalty programme",
              "text_fr": "Si vous adhérez à notre programme de fidélité, nous enregistrons vos achats pour calculer vos points et vous faire bénéficier des avantages prévus par son règlement.",
              "text_en": "If you join our loyalty programme, we record your purchases to compute your points and give you the benefits set out in its rules.",
              "legal_basis": "contract", "dpv_purpose": "dpv:CustomerRelationshipManagement",
              "channels": ["email", "postal"], "data_subject_categories": ["customer"],
              "retention_months": 36, "retention_start": "last_contact",
-             "retention_note": "Carte sans achat depuis 3 ans : compte clôturé et données supprimées."},
+             "retention_note": "Carte sans achat depuis 3 ans : compte clôturé et données supprimées.",
+             "retention_note_en": "A card with no purchase for 3 years: the account is closed and its data deleted."},
         ],
     },
     {
@@ -226,21 +232,24 @@ ACTIVITIES: list[dict[str, Any]] = [
              "legal_basis": "consent", "dpv_purpose": "dpv:DirectMarketing", "direct_marketing": True,
              "channels": ["email"], "data_subject_categories": ["prospect", "customer", "member", "donor", "professional_contact"],
              "consent_validity_months": 36, "retention_months": 36, "retention_start": "last_contact",
-             "retention_note": "3 ans à compter du dernier contact (" + _CNIL_COMMERCIAL + ")."},
+             "retention_note": "3 ans à compter du dernier contact (" + _CNIL_COMMERCIAL + ").",
+             "retention_note_en": "3 years from the last contact (" + _CNIL_COMMERCIAL_EN + ")."},
             {"slug": "sms-promotions", "name_fr": "Offres promotionnelles par SMS", "name_en": "Promotional offers by text message",
              "text_fr": "Avec votre accord, nous vous envoyons par SMS les offres promotionnelles et ventes privées de la boutique. Répondez STOP pour ne plus en recevoir.",
              "text_en": "With your consent, we text you the shop's promotional offers and private sales. Reply STOP to stop receiving them.",
              "legal_basis": "consent", "dpv_purpose": "dpv:DirectMarketing", "direct_marketing": True,
              "channels": ["sms"], "data_subject_categories": ["prospect", "customer"],
              "consent_validity_months": 36, "retention_months": 36, "retention_start": "last_contact",
-             "retention_note": "Consentement préalable obligatoire (CPCE art. L.34-5) ; 3 ans à compter du dernier contact."},
+             "retention_note": "Consentement préalable obligatoire (CPCE art. L.34-5) ; 3 ans à compter du dernier contact.",
+             "retention_note_en": "Prior consent required (CPCE art. L.34-5); 3 years from the last contact."},
             {"slug": "phone-prospecting", "name_fr": "Prospection téléphonique", "name_en": "Phone prospecting",
              "text_fr": "Avec votre accord préalable, nous ou notre centre d'appels pouvons vous téléphoner pour vous présenter nos offres et nos campagnes. Sans cet accord, nous ne vous appelons pas (Code de la consommation, art. L.223-1).",
              "text_en": "With your prior consent, we or our call centre may phone you to present our offers and campaigns. Without it, we do not call you (French Consumer Code, art. L.223-1).",
              "legal_basis": "consent", "dpv_purpose": "dpv:DirectMarketing", "direct_marketing": True,
              "channels": ["phone"], "data_subject_categories": ["prospect", "customer"],
              "consent_validity_months": 36, "retention_months": 36, "retention_start": "last_contact",
-             "retention_note": "Consentement préalable des consommateurs exigé depuis le 11 août 2026 (loi n° 2025-594, C. consom. art. L.223-1), sauf appels liés à un contrat en cours."},
+             "retention_note": "Consentement préalable des consommateurs exigé depuis le 11 août 2026 (loi n° 2025-594, C. consom. art. L.223-1), sauf appels liés à un contrat en cours.",
+             "retention_note_en": "Consumers' prior consent required since 11 August 2026 (loi n° 2025-594, C. consom. art. L.223-1), except for calls about a current contract."},
             {"slug": "customer-offers-email", "name_fr": "Offres aux clients par courriel", "name_en": "Offers to customers by email",
              "text_fr": "Client de notre boutique, vous recevez par courriel nos offres pour des produits analogues à ceux que vous avez achetés. Vous pouvez vous y opposer gratuitement dès la collecte de votre adresse, puis à tout moment par le lien présent dans chaque message.",
              "text_en": "As a customer of our shop, you receive by email our offers for products similar to those you bought. You can object free of charge when we collect your address, then at any time through the link in every message.",
@@ -249,7 +258,8 @@ ACTIVITIES: list[dict[str, Any]] = [
              "dpv_purpose": "dpv:DirectMarketing", "direct_marketing": True,
              "channels": ["email"], "data_subject_categories": ["customer"],
              "retention_months": 36, "retention_start": "end_of_relationship",
-             "retention_note": "3 ans à compter de la fin de la relation commerciale (dernier achat) (" + _CNIL_COMMERCIAL + ")."},
+             "retention_note": "3 ans à compter de la fin de la relation commerciale (dernier achat) (" + _CNIL_COMMERCIAL + ").",
+             "retention_note_en": "3 years from the end of the business relationship (last purchase) (" + _CNIL_COMMERCIAL_EN + ")."},
         ],
     },
     {
@@ -276,7 +286,8 @@ ACTIVITIES: list[dict[str, Any]] = [
              "legal_basis": "legal_obligation", "dpv_purpose": "dpv:RightsFulfilment",
              "channels": [], "data_subject_categories": ["prospect", "customer", "member", "donor"],
              "retention_months": 36, "retention_start": "event",
-             "retention_note": "Au moins 3 ans (" + _CNIL_COMMERCIAL + ") ; empreinte HMAC à clé, jamais l'adresse en clair."},
+             "retention_note": "Au moins 3 ans (" + _CNIL_COMMERCIAL + ") ; empreinte HMAC à clé, jamais l'adresse en clair.",
+             "retention_note_en": "At least 3 years (" + _CNIL_COMMERCIAL_EN + "); a keyed HMAC fingerprint, never the address in clear."},
         ],
     },
     {
@@ -304,7 +315,8 @@ ACTIVITIES: list[dict[str, Any]] = [
              "legal_basis": "legal_obligation", "dpv_purpose": "dpv:RightsFulfilment",
              "channels": ["email", "postal"], "data_subject_categories": ["customer", "prospect", "member", "donor", "other"],
              "retention_months": 60, "retention_start": "event",
-             "retention_note": "Prescription de droit commun (C. civ. art. 2224) ; justificatif d'identité supprimé après vérification."},
+             "retention_note": "Prescription de droit commun (C. civ. art. 2224) ; justificatif d'identité supprimé après vérification.",
+             "retention_note_en": "General limitation period (C. civ. art. 2224); the proof of identity is deleted once checked."},
         ],
     },
     {
@@ -332,7 +344,8 @@ ACTIVITIES: list[dict[str, Any]] = [
              "legal_basis": "contract", "dpv_purpose": "dpv:RecruitmentManagement",
              "channels": ["email", "phone"], "data_subject_categories": ["job_applicant"],
              "retention_months": 24, "retention_start": "last_contact",
-             "retention_note": "Mesures précontractuelles (RGPD art. 6(1)(b)) ; 2 ans après le dernier contact (CNIL, référentiel recrutement)."},
+             "retention_note": "Mesures précontractuelles (RGPD art. 6(1)(b)) ; 2 ans après le dernier contact (CNIL, référentiel recrutement).",
+             "retention_note_en": "Pre-contractual measures (GDPR art. 6(1)(b)); 2 years after the last contact (CNIL, recruitment reference framework)."},
         ],
     },
     {
@@ -360,7 +373,8 @@ ACTIVITIES: list[dict[str, Any]] = [
              "dpv_purpose": "dpv:EnforceSecurity",
              "channels": [], "data_subject_categories": ["employee", "volunteer", "customer", "visitor"],
              "retention_months": 1, "retention_start": "collection",
-             "retention_note": "30 jours au plus (CNIL ; Code de la sécurité intérieure, art. L.252-5, pour la partie ouverte au public)."},
+             "retention_note": "30 jours au plus (CNIL ; Code de la sécurité intérieure, art. L.252-5, pour la partie ouverte au public).",
+             "retention_note_en": "30 days at most (CNIL; Code de la sécurité intérieure, art. L.252-5, for the part open to the public)."},
         ],
     },
     {
@@ -387,7 +401,8 @@ ACTIVITIES: list[dict[str, Any]] = [
              "legal_basis": "consent", "dpv_purpose": "dpv:ServiceUsageAnalytics",
              "channels": [], "data_subject_categories": ["visitor"],
              "consent_validity_months": 13, "retention_months": 25, "retention_start": "collection",
-             "retention_note": "CNIL, lignes directrices et recommandation « cookies et autres traceurs » : choix 13 mois, données 25 mois."},
+             "retention_note": "CNIL, lignes directrices et recommandation « cookies et autres traceurs » : choix 13 mois, données 25 mois.",
+             "retention_note_en": "CNIL, guidelines and recommendation on cookies and other trackers: choices 13 months, data 25 months."},
         ],
     },
 ]
@@ -407,6 +422,7 @@ _PURPOSE_DEFAULTS = {
     "direct_marketing": False,
     "consent_validity_months": None,
     "retention_note": "",
+    "retention_note_en": "",
     "status": m.Purpose.Status.ACTIVE,
 }
 

@@ -13,6 +13,11 @@ from simple_history.models import HistoricalRecords
 from .validators import validate_siren
 
 
+def shown_in_english() -> bool:
+    """Whether texts shown in both languages are shown in English now (French, the default, otherwise)."""
+    return (get_language() or "fr").startswith("en")
+
+
 class BilingualLabel(models.Model):
     """A reference-table row with a stable code, French and English labels and a DPV concept."""
 
@@ -33,7 +38,7 @@ class BilingualLabel(models.Model):
 
     @property
     def label(self) -> str:
-        return self.label_en if (get_language() or "fr").startswith("en") else self.label_fr
+        return self.label_en if shown_in_english() else self.label_fr
 
     def __str__(self) -> str:
         return self.label
@@ -360,11 +365,11 @@ class ShownText:
 
     @property
     def name(self) -> str:
-        return self.name_en if (get_language() or "fr").startswith("en") else self.name_fr
+        return self.name_en if shown_in_english() else self.name_fr
 
     @property
     def text(self) -> str:
-        return self.text_en if (get_language() or "fr").startswith("en") else self.text_fr
+        return self.text_en if shown_in_english() else self.text_fr
 
 
 def legal_basis_needs_consent(legal_basis: str) -> bool:
@@ -418,7 +423,12 @@ class Purpose(ShownText, models.Model):
     retention_start = models.CharField(
         _("retention starts at"), max_length=30, choices=RetentionStart.choices, blank=True
     )
-    retention_note = models.CharField(_("retention note"), max_length=255, blank=True)
+    # The French note is also the register's (CSV and ODS for the CNIL are in French).
+    retention_note = models.CharField(_("retention note (French)"), max_length=255, blank=True)
+    retention_note_en = models.CharField(
+        _("retention note (English)"), max_length=255, blank=True,
+        help_text=_("Shown to contacts reading in English; when blank, they see the French note."),
+    )
     consent_validity_months = models.PositiveIntegerField(
         _("consent validity (months)"), null=True, blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(120)],
@@ -440,6 +450,12 @@ class Purpose(ShownText, models.Model):
     @property
     def legal_basis_dpv(self) -> str:
         return LEGAL_BASIS_DPV.get(self.legal_basis, "")
+
+    @property
+    def shown_retention_note(self) -> str:
+        """The retention note in the active language, the French one when there is no English one.
+        Not versioned, like the rest of the retention rule: only names and texts are (PurposeVersion)."""
+        return self.retention_note_en if shown_in_english() and self.retention_note_en else self.retention_note
 
     def __str__(self) -> str:
         return self.name

@@ -96,8 +96,8 @@ class PurposeSerializer(serializers.ModelSerializer):
         fields = (
             "id", "activity", "slug", "name_fr", "name_en", "text_fr", "text_en", "version", "legal_basis",
             "legal_basis_dpv", "legitimate_interest", "dpv_purpose", "channels", "data_subject_categories",
-            "direct_marketing", "retention_months", "retention_start", "retention_note", "consent_validity_months",
-            "status", "position", "versions", "change_kind", "change_note",
+            "direct_marketing", "retention_months", "retention_start", "retention_note", "retention_note_en",
+            "consent_validity_months", "status", "position", "versions", "change_kind", "change_note",
         )
         read_only_fields = ("version",)
 

@@ -35,6 +35,19 @@ def test_create_purpose(api):
     assert Purpose.objects.get(slug="newsletter-x").versions.count() == 1
 
 
+def test_purpose_retention_notes_in_both_languages(api):
+    activity = ActivityFactory()
+    channel("email")
+    created = api.post("/api/v1/registry/purposes/", purpose_payload(
+        activity, retention_note="Prescription : 3 ans", retention_note_en="Limitation period: 3 years"), format="json")
+    assert created.status_code == 201, created.content
+    assert (created.json()["retention_note"], created.json()["retention_note_en"]) == (
+        "Prescription : 3 ans", "Limitation period: 3 years")
+    changed = api.patch("/api/v1/registry/purposes/newsletter-x/", {"retention_note_en": "3 years"}, format="json")
+    assert changed.status_code == 200 and changed.json()["version"] == 1  # not part of the versioned text
+    assert Purpose.objects.get(slug="newsletter-x").retention_note_en == "3 years"
+
+
 @pytest.mark.parametrize("overrides,field", [
     ({"legal_basis": "because"}, "legal_basis"),
     ({"channels": ["carrier-pigeon"]}, "channels"),

@@ -10,11 +10,12 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 from django.test.utils import CaptureQueriesContext
+from django.utils.translation import override
 
 from registry import selectors
 from registry.exports import register_export
 from registry.exports.csv_export import CSV_COLUMNS, register_csv
-from registry.models import DataCategory, ProcessingActivity
+from registry.models import DataCategory, ProcessingActivity, Purpose
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -98,6 +99,18 @@ def test_cells_carry_the_record(register):
     ]
     assert row["AIPD"] == "Requise, non réalisée"
     assert row["Date de création"] == timezone.localdate(adhesions.created_at).isoformat()
+
+
+def test_the_retention_note_is_the_french_one_in_any_language(register):
+    """The CNIL model is in French: the English note, shown to contacts, stays out of the CSV."""
+    _organisation, adhesions = register
+    purpose = adhesions.purposes.order_by("position").first()
+    Purpose.objects.filter(pk=purpose.pk).update(retention_note="Prescription : 5 ans",
+                                                 retention_note_en="Limitation period: 5 years")
+    with override("en"):
+        retention = as_dicts(register_export(fmt="csv").content)["ADH-01"]["Durées de conservation"]
+    assert f"{purpose.name_fr} : 3 ans à compter du dernier contact (Prescription : 5 ans)" in retention.split("\n")
+    assert "Limitation period" not in retention
 
 
 def test_transfer_without_safeguard_says_so(db):

@@ -36,6 +36,17 @@ def test_change_without_text_change_keeps_version():
     assert PurposeVersion.objects.filter(purpose=purpose).count() == 1
 
 
+def test_retention_notes_in_either_language_are_not_versioned():
+    """Like the rest of the retention rule, the notes change without a new version or a change kind."""
+    purpose = PurposeFactory()
+    services.purpose_update(purpose=purpose, retention_note="Prescription : 5 ans",
+                            retention_note_en="Limitation period: 5 years")
+    purpose.refresh_from_db()
+    assert (purpose.version, purpose.retention_note, purpose.retention_note_en) == (
+        1, "Prescription : 5 ans", "Limitation period: 5 years")
+    assert PurposeVersion.objects.filter(purpose=purpose).count() == 1
+
+
 def test_text_change_without_saying_how_much_is_refused_and_writes_nothing():
     purpose = PurposeFactory(text_fr="avant")
     with pytest.raises(ValidationError) as excinfo:

@@ -99,6 +99,8 @@ def test_expected_purposes_and_legal_bases(demo):
         assert purpose.name_fr and purpose.name_en and purpose.text_fr and purpose.text_en, purpose.slug
         assert dpv_term_defined(purpose.dpv_purpose), (purpose.slug, purpose.dpv_purpose)
         assert purpose.retention_months and purpose.retention_start, purpose.slug
+        # English readers see a note of their own (legal references kept as in French).
+        assert bool(purpose.retention_note_en) == bool(purpose.retention_note), purpose.slug
         assert purpose.status == "active" and purpose.activity.status == "active"
         if purpose.legal_basis == "legitimate_interests":
             assert purpose.legitimate_interest.strip(), purpose.slug
@@ -121,6 +123,7 @@ def test_marketing_purposes_follow_french_rules(demo):
     phone = _purpose("phone-prospecting")
     assert (phone.legal_basis, _codes(phone.channels), phone.direct_marketing) == ("consent", {"phone"}, True)
     assert "L.223-1" in phone.text_fr and "2025-594" in phone.retention_note
+    assert "2025-594" in phone.retention_note_en and "Consumers' prior consent" in phone.retention_note_en
 
     soft_opt_in = _purpose("customer-offers-email")
     assert _codes(soft_opt_in.data_subject_categories) == {"customer"}
@@ -208,7 +211,8 @@ def test_demo_users_and_roles(demo):
 
 def test_rerun_restores_changed_demo_data(demo):
     newsletter = _purpose("newsletter")
-    purpose_update(purpose=newsletter, retention_note="changed", channels=[m.Channel.objects.get(code="sms")])
+    purpose_update(purpose=newsletter, retention_note="changed", retention_note_en="changed too",
+                   channels=[m.Channel.objects.get(code="sms")])
     purpose_update(purpose=newsletter, text_fr="Texte modifié.", change_kind="material")
     assert newsletter.version == 2
     User = get_user_model()
@@ -224,6 +228,7 @@ def test_rerun_restores_changed_demo_data(demo):
     expected = next(p for a in ACTIVITIES for p in a["purposes"] if p["slug"] == "newsletter")
     assert newsletter.text_fr == expected["text_fr"]
     assert newsletter.retention_note == expected["retention_note"]
+    assert newsletter.retention_note_en == expected["retention_note_en"]
     assert _codes(newsletter.channels) == {"email"}
     # Putting the demo text back is a third text version, recorded as a minor change.
     assert newsletter.version == 3
