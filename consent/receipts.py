@@ -220,8 +220,8 @@ def _retention_text(purpose: Purpose) -> str:
         parts.append(ngettext("%(months)s month from %(start)s", "%(months)s months from %(start)s",
                               purpose.retention_months)
                      % {"months": purpose.retention_months, "start": purpose.get_retention_start_display()})
-    if purpose.retention_note:
-        parts.append(purpose.retention_note)
+    if purpose.shown_retention_note:
+        parts.append(purpose.shown_retention_note)
     return "; ".join(parts)
 
 
@@ -336,7 +336,7 @@ def _purpose_entry(event: ConsentEvent, version: PurposeVersion | None) -> dict[
             ],
         },
         "retention": {"months": purpose.retention_months, "start": purpose.retention_start,
-                      "note": purpose.retention_note, "text": _retention_text(purpose)},
+                      "note": purpose.shown_retention_note, "text": _retention_text(purpose)},
         "consent_validity_months": purpose.consent_validity_months,
         "expires_at": _utc(after.expires_at) if after is not None else None,
         "termination": _termination(event, purpose.consent_validity_months,

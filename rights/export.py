@@ -701,8 +701,8 @@ def _retention(purpose: Purpose) -> str:
             text = _("%(duration)s from %(start)s") % {"duration": text,
                                                        "start": purpose.get_retention_start_display()}
         parts.append(text)
-    if purpose.retention_note:
-        parts.append(purpose.retention_note)
+    if purpose.shown_retention_note:
+        parts.append(purpose.shown_retention_note)
     return "; ".join(parts)
 
 

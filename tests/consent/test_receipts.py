@@ -20,7 +20,7 @@ from django.test.utils import CaptureQueriesContext
 
 from consent import ledger, receipts, services
 from consent.models import ConsentEvent
-from registry.models import Organisation
+from registry.models import Organisation, Purpose
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -184,11 +184,19 @@ def test_json_receipt_lists_the_register_details_of_the_purpose(organisation, co
 
 
 def test_json_receipt_is_in_the_language_of_the_transaction(organisation, newsletter, channels):
+    Purpose.objects.filter(pk=newsletter.pk).update(retention_note="Prescription : 3 ans",
+                                                    retention_note_en="Limitation period: 3 years")
     english = services.contact_create(email="en@example.org", language="en")
     receipt = receipts.receipt_json(event=record(english, newsletter, channels["sms"]))
     assert receipt["language"] == "en" and receipt["notice"]["language"] == "en"
     assert newsletter.text_en in receipt["notice"]["text"]
     assert receipt["purposes"][0]["name"] == newsletter.name_en
+    retention = receipt["purposes"][0]["retention"]
+    assert retention["note"] == "Limitation period: 3 years"
+    assert retention["text"].endswith("; Limitation period: 3 years")
+    french = services.contact_create(email="fr@example.org")
+    assert receipts.receipt_json(event=record(french, newsletter, channels["sms"]))["purposes"][0]["retention"][
+        "note"] == "Prescription : 3 ans"
     assert receipt["pii_principal"]["identifier_type"] == "email"  # the contact has no phone
 
 

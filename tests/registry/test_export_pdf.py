@@ -83,7 +83,8 @@ def register(db):
     f.ActivityDataCategoryFactory(activity=adhesions, category=health, description="Allergies (sorties)")
     f.TransferFactory(activity=adhesions, recipient_name="MailCloud Inc.", country=usa, safeguard=scc)
     f.PurposeFactory(activity=adhesions, slug="membership", name_fr="Gestion de l'adhésion",
-                     name_en="Membership management", legal_basis="contract", channels=[email])
+                     name_en="Membership management", legal_basis="contract", channels=[email],
+                     retention_note="Pièces comptables : 10 ans", retention_note_en="Accounting records: 10 years")
 
     newsletter = f.ActivityFactory(reference="COM-02", name="Lettre d'information")
     f.PurposeFactory(activity=newsletter, slug="newsletter", name_fr="Envoi de la lettre",
@@ -151,6 +152,7 @@ def test_pdf_in_english(register):
 
     assert page_texts(reader)[0].startswith("GDPR ARTICLE 30 Record of processing activities Controller")
     assert "Membership management" in text and "Gestion de l'adhésion" not in text
+    assert "Accounting records: 10 years" in text and "Pièces comptables" not in text
     assert "Contract (Art. 6(1)(b))" in text
     assert "Legitimate interests (Art. 6(1)(f))" in text
     assert "Faire vivre l'association" in text
@@ -167,6 +169,7 @@ def test_pdf_in_french_uses_the_french_labels(register):
     text = whole_text(render("fr"))
 
     assert "Gestion de l'adhésion" in text and "Membership management" not in text
+    assert "Pièces comptables : 10 ans" in text and "Accounting records" not in text
     assert "Données de santé" in text and "Chiffrement" in text and "États-Unis" in text
 
 

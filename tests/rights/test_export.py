@@ -22,7 +22,7 @@ from consent.models import CollectionForm, ConsentEvent
 from consent.services import contact_update
 from registry import services as registry_services
 from registry.datamap import PersonalField, datamap
-from registry.models import Job
+from registry.models import Job, Purpose
 from rights import export, services
 from rights.models import DownloadLink, RequestEvent, Status
 from tests.factories import (
@@ -448,15 +448,21 @@ def test_the_queries_do_not_grow_with_the_number_of_events(world, staff_user):
 
 
 def test_export_labels_follow_the_request_language(world, staff_user, django_capture_on_commit_callbacks):
+    Purpose.objects.filter(slug="exp-offers").update(retention_note="Prescription : 3 ans",
+                                                     retention_note_en="Limitation period: 3 years")
     _job, archive = run_export(django_capture_on_commit_callbacks, staff_user, language="en")
     data = data_of(archive)
     assert data["meta"]["language"] == "en"
     assert section(data, "consent.Contact")["label"] == "contacts"
+    offers = {p["slug"]: p for p in data["information"]["purposes"]}["exp-offers"]
+    assert offers["retention"].endswith("Limitation period: 3 years") and "Prescription" not in offers["retention"]
     with translation.override("en"):  # the job, not the caller's language, decides
         _job, archive_fr = run_export(django_capture_on_commit_callbacks, staff_user, language="fr")
     data_fr = data_of(archive_fr)
     assert data_fr["meta"]["language"] == "fr"
     assert section(data_fr, "consent.Contact")["fields"][0]["label"] == "courriel"
+    offers_fr = {p["slug"]: p for p in data_fr["information"]["purposes"]}["exp-offers"]
+    assert offers_fr["retention"].endswith("Prescription : 3 ans")
 
 
 # --- The data subject's document: their language, the register's purposes, readable file names ----------
