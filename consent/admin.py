@@ -457,12 +457,12 @@ class CollectionFormAdmin(SimpleHistoryAdmin):
     """The DPO's collection forms: boxes (purpose x channel), double opt-in, public or staff-only.
     The notice shown on the form is generated from the register (see it on the change page)."""
 
-    list_display = ("name", "slug", "public", "double_opt_in", "require_age_15", "active", "links")
+    list_display = ("name_fr", "name_en", "slug", "public", "double_opt_in", "require_age_15", "active", "links")
     list_filter = ("public", "double_opt_in", "active")
-    search_fields = ("name", "slug")
+    search_fields = ("name_fr", "name_en", "slug")
     inlines = (CollectionFormItemInline,)
     readonly_fields = ("notice_preview",)
-    fields = ("name", "slug", "public", "double_opt_in", "require_age_15", "active", "introduction_fr",
+    fields = ("name_fr", "name_en", "slug", "public", "double_opt_in", "require_age_15", "active", "introduction_fr",
               "introduction_en", "notice_preview")
 
     @admin.display(description=_("pages"))

@@ -27,11 +27,12 @@ CATEGORY_MIX = [["member"], ["donor"], ["customer"], ["prospect"], ["member", "d
 METHODS = ["web_form", "staff_form", "paper", "event", "api"]
 
 
-# (slug, name, public, double opt-in, asks to confirm 15 or older, boxes as (purpose slug, channel code))
+# (slug, French and English names, public, double opt-in, asks to confirm 15 or older,
+#  boxes as (purpose slug, channel code))
 DEMO_FORMS = [
-    ("lettre", "Inscription à la lettre d'information", True, True, True,
+    ("lettre", ("Inscription à la lettre d'information", "Newsletter sign-up"), True, True, True,
      [("newsletter", "email"), ("sms-promotions", "sms")]),
-    ("accueil", "Accueil — recueil par le personnel", False, False, False,
+    ("accueil", ("Accueil — recueil par le personnel", "Front desk — collected by staff"), False, False, False,
      [("newsletter", "email"), ("sms-promotions", "sms"), ("phone-prospecting", "phone"),
       ("donor-postal-appeals", "postal")]),
 ]
@@ -44,9 +45,10 @@ def seed_forms(*, dpo) -> str:
     purposes = {p.slug: p for p in Purpose.objects.all()}
     channels = {c.code: c for c in Channel.objects.all()}
     created = []
-    for slug, name, public, double_opt_in, age_15, boxes in DEMO_FORMS:
+    for slug, (name_fr, name_en), public, double_opt_in, age_15, boxes in DEMO_FORMS:
         form, new = CollectionForm.objects.get_or_create(slug=slug, defaults={
-            "name": name, "public": public, "double_opt_in": double_opt_in, "require_age_15": age_15})
+            "name_fr": name_fr, "name_en": name_en, "public": public, "double_opt_in": double_opt_in,
+            "require_age_15": age_15})
         if not new:
             continue
         for position, (purpose, channel) in enumerate(boxes):

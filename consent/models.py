@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from registry.models import Channel, DataSubjectCategory, Purpose, private_storage
+from registry.models import Channel, DataSubjectCategory, Purpose, private_storage, shown_in_english
 
 
 class Contact(models.Model):
@@ -269,7 +269,8 @@ class CollectionForm(models.Model):
     """A form collecting consent: which purposes on which channels, for the public or for staff."""
 
     slug = models.SlugField(_("slug"), max_length=80, unique=True)
-    name = models.CharField(_("name"), max_length=255)
+    name_fr = models.CharField(_("name (French)"), max_length=255)
+    name_en = models.CharField(_("name (English)"), max_length=255)
     introduction_fr = models.TextField(_("introduction (French)"), blank=True)
     introduction_en = models.TextField(_("introduction (English)"), blank=True)
     public = models.BooleanField(_("public"), default=False,
@@ -287,9 +288,14 @@ class CollectionForm(models.Model):
     history = HistoricalRecords()
 
     class Meta:
-        ordering = ["name"]
+        ordering = ["name_fr"]
         verbose_name = _("collection form")
         verbose_name_plural = _("collection forms")
+
+    @property
+    def name(self) -> str:
+        """The title in the active language (the French one if a form made in code has no English one)."""
+        return self.name_en if shown_in_english() and self.name_en else self.name_fr
 
     def __str__(self) -> str:
         return self.name

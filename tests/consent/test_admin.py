@@ -354,7 +354,8 @@ def test_dpo_configures_a_collection_form_with_its_generated_notice(client, dpo_
 
     client.force_login(dpo_user)
     url = reverse("admin:consent_collectionform_add")
-    data = {"name": "Inscription", "slug": "inscription", "public": "on", "double_opt_in": "on", "active": "on",
+    data = {"name_fr": "Inscription", "name_en": "Sign-up", "slug": "inscription", "public": "on",
+            "double_opt_in": "on", "active": "on",
             "items-TOTAL_FORMS": "1", "items-INITIAL_FORMS": "0", "items-MIN_NUM_FORMS": "0",
             "items-MAX_NUM_FORMS": "1000",
             "items-0-purpose": newsletter.pk, "items-0-channel": channels["postal"].pk, "items-0-position": "0"}
@@ -369,3 +370,4 @@ def test_dpo_configures_a_collection_form_with_its_generated_notice(client, dpo_
     assert newsletter.text_fr.replace("'", "&#x27;") in page  # the generated Art. 13 notice
     listing = client.get(reverse("admin:consent_collectionform_changelist")).content.decode()
     assert "/forms/inscription/" in listing and "/staff/forms/inscription/" in listing
+    assert "Inscription" in listing and "Sign-up" in listing  # both names listed

@@ -40,6 +40,8 @@ def test_demo_forms_can_be_tried_at_once(client, django_user_model):
     assert not desk.public and desk.items.count() == 4
     page = client.get("/forms/lettre/")
     assert page.status_code == 200 and b'type="checkbox"' in page.content
+    assert "<h1>Inscription à la lettre d&#x27;information</h1>" in page.content.decode()
+    assert "<h1>Newsletter sign-up</h1>" in client.get("/en/forms/lettre/").content.decode()
     client.force_login(django_user_model.objects.get(username="staff"))
     assert client.get("/staff/forms/accueil/").status_code == 200
     # Some double opt-ins were left unconfirmed: the statistics have expired consents to show.

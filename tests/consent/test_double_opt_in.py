@@ -21,7 +21,7 @@ FORM_IP, FORM_AGENT = "198.51.100.23", "Mozilla/5.0 (DOI test)"
 
 
 def make_form(slug, purpose, channels):
-    form = CollectionForm.objects.create(slug=slug, name=slug, public=True, double_opt_in=True)
+    form = CollectionForm.objects.create(slug=slug, name_fr=slug, public=True, double_opt_in=True)
     box = CollectionFormItem.objects.create(form=form, purpose=purpose, channel=channels["email"])
     return form, box
 

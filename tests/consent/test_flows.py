@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def signup(newsletter, postal_appeals, channels):
-    form = CollectionForm.objects.create(slug="signup", name="Inscription", public=True, double_opt_in=True,
+    form = CollectionForm.objects.create(slug="signup", name_fr="Inscription", public=True, double_opt_in=True,
                                          require_age_15=True)
     email_box = CollectionFormItem.objects.create(form=form, purpose=newsletter, channel=channels["email"])
     sms_box = CollectionFormItem.objects.create(form=form, purpose=newsletter, channel=channels["sms"], position=1)
@@ -196,7 +196,7 @@ def test_preference_centre_changes_each_choice_with_one_click(client, newsletter
 
 
 def test_a_phone_only_form_with_other_names_never_lands_on_the_phone_holder(client, channels, newsletter):
-    form = CollectionForm.objects.create(slug="join", name="Join", public=True)
+    form = CollectionForm.objects.create(slug="join", name_fr="Join", public=True)
     box = CollectionFormItem.objects.create(form=form, purpose=newsletter, channel=channels["sms"])
     alice = services.contact_create(email="alice@example.org", phone="01 45 67 89 01", first_name="Alice")
     response = client.post("/forms/join/", {"phone": "01 45 67 89 01", "first_name": "Bob", "last_name": "Martin",
@@ -209,7 +209,7 @@ def test_a_phone_only_form_with_other_names_never_lands_on_the_phone_holder(clie
 
 
 def test_a_form_with_no_box_ticked_keeps_nothing(client, channels, newsletter):
-    form = CollectionForm.objects.create(slug="empty", name="Empty", public=True)
+    form = CollectionForm.objects.create(slug="empty", name_fr="Empty", public=True)
     CollectionFormItem.objects.create(form=form, purpose=newsletter, channel=channels["email"])
     response = client.post("/forms/empty/", {"email": "nobox@example.org", "first_name": "Nina"})
     assert response.status_code == 200

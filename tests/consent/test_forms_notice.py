@@ -12,6 +12,7 @@ from django.utils.translation import override
 
 from consent import services
 from consent.models import CollectionForm, CollectionFormItem, ConsentEvent, Contact
+from registry.models import Purpose
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -42,7 +43,7 @@ def marketing(channels, categories):
                                legitimate_interest="Solliciter nos donateurs", retention_months=24,
                                retention_start="last_contact", channels=[channels["postal"]],
                                data_subject_categories=[categories["donor"]])
-    form = CollectionForm.objects.create(slug="join", name="Rejoignez-nous", public=True, double_opt_in=True)
+    form = CollectionForm.objects.create(slug="join", name_fr="Rejoignez-nous", public=True, double_opt_in=True)
     boxes = {code: CollectionFormItem.objects.create(form=form, purpose=news, channel=channels[code], position=i)
              for i, code in enumerate(("email", "sms", "phone"))}
     boxes["postal"] = CollectionFormItem.objects.create(form=form, purpose=appeals, channel=channels["postal"],
@@ -171,6 +172,28 @@ def test_the_notice_names_controller_dpo_purposes_bases_recipients_transfers_ret
     assert missing == [], f"lines missing from the {language} notice:\n{notice}"
     # One block per purpose, in the form's order.
     assert notice.index(NOTICE_LINES[language][2]) < notice.index(NOTICE_LINES[language][5])
+
+
+@pytest.mark.parametrize(("prefix", "title", "other_title", "note", "other_note"), [
+    ("", "Rejoignez-nous", "Join us", "Prescription : 3 ans", "Limitation period: 3 years"),
+    ("/en", "Join us", "Rejoignez-nous", "Limitation period: 3 years", "Prescription : 3 ans"),
+])
+def test_the_form_title_and_the_retention_note_are_in_the_page_language(client, marketing, prefix, title,
+                                                                        other_title, note, other_note):
+    CollectionForm.objects.filter(pk=marketing.form.pk).update(name_en="Join us")
+    Purpose.objects.filter(pk=marketing.news.pk).update(
+        retention_note="Prescription : 3 ans", retention_note_en="Limitation period: 3 years")
+    page = client.get(f"{prefix}/forms/join/").content.decode()
+    assert f"<h1>{title}</h1>" in page and other_title not in page
+    notice = notice_on(page)
+    kept_for = [line for line in notice.splitlines() if line.endswith(f"({note})")]
+    assert len(kept_for) == 1 and other_note not in notice
+
+
+def test_an_english_page_falls_back_on_the_french_retention_note(client, marketing):
+    Purpose.objects.filter(pk=marketing.news.pk).update(retention_note="Prescription : 3 ans")
+    assert "Kept for: 36 months from last contact (Prescription : 3 ans)" in notice_on(
+        client.get("/en/forms/join/").content.decode())
 
 
 # --- 4. the preference centre answers bad input with 400 ------------------------------------------

@@ -25,7 +25,7 @@ def limits(settings):
 
 @pytest.fixture
 def signup(newsletter, channels):
-    form = CollectionForm.objects.create(slug="signup", name="Inscription", public=True, double_opt_in=False)
+    form = CollectionForm.objects.create(slug="signup", name_fr="Inscription", public=True, double_opt_in=False)
     box = CollectionFormItem.objects.create(form=form, purpose=newsletter, channel=channels["email"])
     return form, box
 

@@ -38,7 +38,7 @@ EXE = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00\x00\x00\xff\xff this program cannot b
 
 @pytest.fixture
 def accueil(newsletter, channels):
-    form = CollectionForm.objects.create(slug="accueil", name="Accueil", public=False)
+    form = CollectionForm.objects.create(slug="accueil", name_fr="Accueil", public=False)
     box = CollectionFormItem.objects.create(form=form, purpose=newsletter, channel=channels["sms"])
     return form, box
 

@@ -12,7 +12,7 @@ URL = "/staff/forms/desk/"
 
 @pytest.fixture
 def desk(newsletter, channels):
-    form = CollectionForm.objects.create(slug="desk", name="Accueil", public=False, double_opt_in=False)
+    form = CollectionForm.objects.create(slug="desk", name_fr="Accueil", public=False, double_opt_in=False)
     email_box = CollectionFormItem.objects.create(form=form, purpose=newsletter, channel=channels["email"])
     sms_box = CollectionFormItem.objects.create(form=form, purpose=newsletter, channel=channels["sms"], position=1)
     return form, email_box, sms_box

@@ -31,7 +31,7 @@ def signup_form(reference_data, roles):
     OrganisationFactory()
     email_channel = Channel.objects.get(code="email")
     newsletter = PurposeFactory(slug="newsletter", legal_basis="consent", channels=[email_channel])
-    form = CollectionForm.objects.create(slug="accueil", name="Inscription à l'accueil", public=True,
+    form = CollectionForm.objects.create(slug="accueil", name_fr="Inscription à l'accueil", public=True,
                                          double_opt_in=True)
     box = CollectionFormItem.objects.create(form=form, purpose=newsletter, channel=email_channel)
     return form, box, newsletter, email_channel
@@ -230,7 +230,7 @@ def test_staff_finds_a_returning_person_by_name_and_records_on_their_contact(liv
     OrganisationFactory()
     email_channel, sms_channel = Channel.objects.get(code="email"), Channel.objects.get(code="sms")
     newsletter = PurposeFactory(slug="newsletter", legal_basis="consent", channels=[email_channel, sms_channel])
-    form = CollectionForm.objects.create(slug="guichet", name="Guichet", public=False, double_opt_in=False)
+    form = CollectionForm.objects.create(slug="guichet", name_fr="Guichet", public=False, double_opt_in=False)
     CollectionFormItem.objects.create(form=form, purpose=newsletter, channel=email_channel)
     sms_box = CollectionFormItem.objects.create(form=form, purpose=newsletter, channel=sms_channel, position=1)
     returning = services.contact_create(email="ines.garnier@example.org", first_name="Inès", last_name="Garnier")

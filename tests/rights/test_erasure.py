@@ -429,7 +429,7 @@ def test_the_erased_email_and_phone_are_suppressed_when_they_come_back(
 
     # The public form: a new contact for the same email. Its fresh consent counts (the entry stops a
     # come-back *without* a new consent), but the channel it did not consent to stays suppressed.
-    form = CollectionForm.objects.create(slug="newsletter-form", name="Newsletter", public=True, double_opt_in=False)
+    form = CollectionForm.objects.create(slug="newsletter-form", name_fr="Newsletter", public=True, double_opt_in=False)
     email_item = CollectionFormItem.objects.create(form=form, purpose=newsletter, channel=channels["email"])
     sms_item = CollectionFormItem.objects.create(form=form, purpose=newsletter, channel=channels["sms"], position=1)
     outcome = consent_services.form_submit(form=form, contact_fields={"email": EMAIL.upper(), "phone": PHONE_INPUT},

@@ -310,12 +310,12 @@ def throwaway_source(world):
     contact = world["contact"]
     source = datamap.declare(
         CollectionForm,
-        fields={"name": PersonalField("exp-li-data"), "introduction_fr": PersonalField("exp-li-data")},
+        fields={"name_fr": PersonalField("exp-li-data"), "introduction_fr": PersonalField("exp-li-data")},
         purposes=[world["offers"].slug],
         subject=lambda c: CollectionForm.objects.filter(slug=f"exp-form-{c.pk}"),
         description="A throwaway source of the tests.",
     )
-    CollectionForm.objects.create(slug=f"exp-form-{contact.pk}", name="Formulaire de Camille",
+    CollectionForm.objects.create(slug=f"exp-form-{contact.pk}", name_fr="Formulaire de Camille",
                                   introduction_fr="Texte propre à Camille")
     try:
         yield source
@@ -331,7 +331,7 @@ def test_a_source_declared_later_is_exported_with_its_history(throwaway_source, 
     assert {s["source"] for s in data["sources"]} == expected_labels()
     forms = section(data, "consent.CollectionForm")
     assert forms["declared_purposes"] == ["exp-offers"]
-    assert forms["records"][0]["fields"]["name"] == {"value": "Formulaire de Camille", "category": "exp-li-data",
+    assert forms["records"][0]["fields"]["name_fr"] == {"value": "Formulaire de Camille", "category": "exp-li-data",
                                                      "purposes": ["exp-offers"]}
     assert section(data, "consent.HistoricalCollectionForm")["count"] == 1
     # No slug declared: one made from the model's label, as stable.
