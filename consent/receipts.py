@@ -306,7 +306,7 @@ def _purpose_entry(event: ConsentEvent, version: PurposeVersion | None) -> dict[
         "activity": {"reference": activity.reference, "name": activity.name},
         "legal_basis": {"code": purpose.legal_basis, "dpv": purpose.legal_basis_dpv,
                         "label": purpose.get_legal_basis_display() if purpose.legal_basis else ""},
-        "legitimate_interest": purpose.legitimate_interest,
+        "legitimate_interest": purpose.shown_legitimate_interest,
         "dpv_purpose": purpose.dpv_purpose,
         "direct_marketing": purpose.direct_marketing,
         "consent_type": _consent_type(purpose, categories, transfers),

@@ -113,7 +113,7 @@ class PurposeInline(admin.StackedInline):
         ("text_fr", "text_en"),
         ("change_kind", "change_note"),
         ("legal_basis", "dpv_purpose", "direct_marketing"),
-        "legitimate_interest",
+        ("legitimate_interest", "legitimate_interest_en"),
         ("channels", "data_subject_categories"),
         ("retention_months", "retention_start"),
         ("retention_note", "retention_note_en"),
@@ -301,7 +301,7 @@ class PurposeAdmin(SimpleHistoryAdmin):
     fieldsets = (
         (None, {"fields": ("activity", "slug", "status", "position", "version")}),
         (_("Shown to contacts"), {"fields": ("name_fr", "name_en", "text_fr", "text_en", "change_kind", "change_note")}),
-        (_("Lawfulness"), {"fields": ("legal_basis", "legitimate_interest", "dpv_purpose", "direct_marketing",
+        (_("Lawfulness"), {"fields": ("legal_basis", "legitimate_interest", "legitimate_interest_en", "dpv_purpose", "direct_marketing",
                                       "consent_validity_months")}),
         (_("Reach"), {"fields": ("channels", "data_subject_categories")}),
         (_("Retention"), {"fields": ("retention_months", "retention_start", "retention_note", "retention_note_en")}),

@@ -161,6 +161,7 @@ ACTIVITIES: list[dict[str, Any]] = [
              "text_en": "We write to you by post to present our projects and ask for your support. You can object at any time, free of charge and without giving a reason.",
              "legal_basis": "legitimate_interests",
              "legitimate_interest": "Solliciter par courrier postal le soutien des donateurs pour financer les missions de l'association ; la prospection postale relève du régime d'opposition (RGPD art. 21(2)) : chaque courrier rappelle comment s'y opposer.",
+             "legitimate_interest_en": "Asking donors by post to support the association's work; postal prospecting follows the opt-out regime (GDPR art. 21(2)): each letter says how to object.",
              "dpv_purpose": "dpv:DirectMarketing", "direct_marketing": True,
              "channels": ["postal"], "data_subject_categories": ["donor"],
              "retention_months": 36, "retention_start": "last_contact",
@@ -255,6 +256,7 @@ ACTIVITIES: list[dict[str, Any]] = [
              "text_en": "As a customer of our shop, you receive by email our offers for products similar to those you bought. You can object free of charge when we collect your address, then at any time through the link in every message.",
              "legal_basis": "legitimate_interests",
              "legitimate_interest": "Fidéliser les clients de la boutique en leur proposant des produits analogues à ceux qu'ils ont achetés : exception au consentement préalable de l'article L.34-5 du Code des postes et des communications électroniques (coordonnées recueillies lors d'une vente, produits analogues, opposition offerte à la collecte et dans chaque message).",
+             "legitimate_interest_en": "Keeping the shop's customers by offering them products similar to those they bought: the exception to prior consent of article L.34-5 of the Code des postes et des communications électroniques (details collected during a sale, similar products, objection offered at collection and in every message).",
              "dpv_purpose": "dpv:DirectMarketing", "direct_marketing": True,
              "channels": ["email"], "data_subject_categories": ["customer"],
              "retention_months": 36, "retention_start": "end_of_relationship",
@@ -370,6 +372,7 @@ ACTIVITIES: list[dict[str, Any]] = [
              "text_en": "Our premises and shop are under CCTV for the safety of people and property. Footage is kept for up to 30 days, unless legal proceedings require otherwise.",
              "legal_basis": "legitimate_interests",
              "legitimate_interest": "Assurer la sécurité des personnes et des biens (prévention des vols et des agressions) ; caméras limitées aux entrées, à la caisse et à la réserve, sans filmer en continu les postes de travail ni la voie publique.",
+             "legitimate_interest_en": "Keeping people and property safe (preventing theft and assault); cameras limited to the entrances, the till and the storeroom, never filming workstations continuously nor the public street.",
              "dpv_purpose": "dpv:EnforceSecurity",
              "channels": [], "data_subject_categories": ["employee", "volunteer", "customer", "visitor"],
              "retention_months": 1, "retention_start": "collection",
@@ -419,6 +422,7 @@ DEMO_USERS = [
 # Defaults of the purpose fields a row may omit (so a rerun resets them too).
 _PURPOSE_DEFAULTS = {
     "legitimate_interest": "",
+    "legitimate_interest_en": "",
     "direct_marketing": False,
     "consent_validity_months": None,
     "retention_note": "",

@@ -403,9 +403,14 @@ class Purpose(ShownText, models.Model):
     text_en = models.TextField(_("text shown to contacts (English)"))
     version = models.PositiveIntegerField(_("version"), default=1, editable=False)
     legal_basis = models.CharField(_("legal basis"), max_length=30, choices=LegalBasis.choices, blank=True)
+    # The French text is also the register's (CSV and ODS for the CNIL are in French).
     legitimate_interest = models.TextField(
-        _("legitimate interest pursued"), blank=True,
+        _("legitimate interest pursued (French)"), blank=True,
         help_text=_("Required when the legal basis is legitimate interests (Art. 13(1)(d))."),
+    )
+    legitimate_interest_en = models.TextField(
+        _("legitimate interest pursued (English)"), blank=True,
+        help_text=_("Shown to contacts reading in English; when blank, they see the French text."),
     )
     dpv_purpose = models.CharField(
         _("DPV purpose"), max_length=120, blank=True,
@@ -450,6 +455,13 @@ class Purpose(ShownText, models.Model):
     @property
     def legal_basis_dpv(self) -> str:
         return LEGAL_BASIS_DPV.get(self.legal_basis, "")
+
+    @property
+    def shown_legitimate_interest(self) -> str:
+        """The legitimate interest pursued, as Art. 13(1)(d) tells it to contacts: in the active
+        language, the French text when there is no English one."""
+        return (self.legitimate_interest_en if shown_in_english() and self.legitimate_interest_en
+                else self.legitimate_interest)
 
     @property
     def shown_retention_note(self) -> str:

@@ -731,7 +731,7 @@ def _information(infos: list[PurposeInfo], activities: dict[int, ProcessingActiv
             "status": purpose.status,
             "legal_basis": {"code": purpose.legal_basis, "dpv": purpose.legal_basis_dpv,
                             "label": purpose.get_legal_basis_display() if purpose.legal_basis else ""},
-            "legitimate_interest": purpose.legitimate_interest,
+            "legitimate_interest": purpose.shown_legitimate_interest,
             "direct_marketing": purpose.direct_marketing,
             "portable": info.portable,
             "data_categories": [{"code": link.category.code, "label": link.category.label,

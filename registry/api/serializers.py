@@ -95,7 +95,7 @@ class PurposeSerializer(serializers.ModelSerializer):
         model = Purpose
         fields = (
             "id", "activity", "slug", "name_fr", "name_en", "text_fr", "text_en", "version", "legal_basis",
-            "legal_basis_dpv", "legitimate_interest", "dpv_purpose", "channels", "data_subject_categories",
+            "legal_basis_dpv", "legitimate_interest", "legitimate_interest_en", "dpv_purpose", "channels", "data_subject_categories",
             "direct_marketing", "retention_months", "retention_start", "retention_note", "retention_note_en",
             "consent_validity_months", "status", "position", "versions", "change_kind", "change_note",
         )

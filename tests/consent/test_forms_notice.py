@@ -190,6 +190,18 @@ def test_the_form_title_and_the_retention_note_are_in_the_page_language(client, 
     assert len(kept_for) == 1 and other_note not in notice
 
 
+@pytest.mark.parametrize(("prefix", "interest", "other"), [
+    ("", "Solliciter nos donateurs", "Asking our donors"), ("/en", "Asking our donors", "Solliciter nos donateurs")])
+def test_the_legitimate_interest_is_told_in_the_page_language(client, marketing, prefix, interest, other):
+    """Art. 13(1)(d): an opt-out purpose's notice says which legitimate interest is pursued, in the reader's
+    language; an English reader gets the French text while the DPO has written no English one."""
+    Purpose.objects.filter(pk=marketing.appeals.pk).update(legitimate_interest_en="Asking our donors")
+    notice = notice_on(client.get(f"{prefix}/forms/join/").content.decode())
+    assert f" — {interest}" in notice and other not in notice
+    Purpose.objects.filter(pk=marketing.appeals.pk).update(legitimate_interest_en="")
+    assert "(Art. 6(1)(f)) — Solliciter nos donateurs" in notice_on(client.get("/en/forms/join/").content.decode())
+
+
 def test_an_english_page_falls_back_on_the_french_retention_note(client, marketing):
     Purpose.objects.filter(pk=marketing.news.pk).update(retention_note="Prescription : 3 ans")
     assert "Kept for: 36 months from last contact (Prescription : 3 ans)" in notice_on(

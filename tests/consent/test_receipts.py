@@ -185,7 +185,8 @@ def test_json_receipt_lists_the_register_details_of_the_purpose(organisation, co
 
 def test_json_receipt_is_in_the_language_of_the_transaction(organisation, newsletter, channels):
     Purpose.objects.filter(pk=newsletter.pk).update(retention_note="Prescription : 3 ans",
-                                                    retention_note_en="Limitation period: 3 years")
+                                                    retention_note_en="Limitation period: 3 years",
+                                                    legitimate_interest="Intérêt", legitimate_interest_en="Interest")
     english = services.contact_create(email="en@example.org", language="en")
     receipt = receipts.receipt_json(event=record(english, newsletter, channels["sms"]))
     assert receipt["language"] == "en" and receipt["notice"]["language"] == "en"
@@ -194,6 +195,7 @@ def test_json_receipt_is_in_the_language_of_the_transaction(organisation, newsle
     retention = receipt["purposes"][0]["retention"]
     assert retention["note"] == "Limitation period: 3 years"
     assert retention["text"].endswith("; Limitation period: 3 years")
+    assert receipt["purposes"][0]["legitimate_interest"] == "Interest"
     french = services.contact_create(email="fr@example.org")
     assert receipts.receipt_json(event=record(french, newsletter, channels["sms"]))["purposes"][0]["retention"][
         "note"] == "Prescription : 3 ans"

@@ -93,7 +93,8 @@ def register(db):
     events = f.ActivityFactory(reference="EVT-03", name="Sorties et visites")
     f.PurposeFactory(activity=events, slug="events", name_fr="Organisation des sorties",
                      name_en="Organising outings", legal_basis="legitimate_interests",
-                     legitimate_interest="Faire vivre l'association")
+                     legitimate_interest="Faire vivre l'association",
+                     legitimate_interest_en="Keeping the association alive")
 
     draft = f.ActivityFactory(reference="DRA-09", name="Brouillon", status=ProcessingActivity.Status.DRAFT)
     retired = f.ActivityFactory(reference="OLD-99", name="Ancien traitement", status=ProcessingActivity.Status.RETIRED)
@@ -155,7 +156,7 @@ def test_pdf_in_english(register):
     assert "Accounting records: 10 years" in text and "Pièces comptables" not in text
     assert "Contract (Art. 6(1)(b))" in text
     assert "Legitimate interests (Art. 6(1)(f))" in text
-    assert "Faire vivre l'association" in text
+    assert "Keeping the association alive" in text and "Faire vivre" not in text
     assert "36 months from last contact" in text
     assert "Health data Art. 9 special category" in text
     assert "MailCloud Inc." in text and "United States" in text and "Standard clauses (Art. 46(2)(c))" in text
@@ -170,6 +171,7 @@ def test_pdf_in_french_uses_the_french_labels(register):
 
     assert "Gestion de l'adhésion" in text and "Membership management" not in text
     assert "Pièces comptables : 10 ans" in text and "Accounting records" not in text
+    assert "Faire vivre l'association" in text and "Keeping the association" not in text
     assert "Données de santé" in text and "Chiffrement" in text and "États-Unis" in text
 
 

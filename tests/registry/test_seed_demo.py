@@ -103,7 +103,7 @@ def test_expected_purposes_and_legal_bases(demo):
         assert bool(purpose.retention_note_en) == bool(purpose.retention_note), purpose.slug
         assert purpose.status == "active" and purpose.activity.status == "active"
         if purpose.legal_basis == "legitimate_interests":
-            assert purpose.legitimate_interest.strip(), purpose.slug
+            assert purpose.legitimate_interest.strip() and purpose.legitimate_interest_en.strip(), purpose.slug
         if purpose.consent_validity_months:
             assert purpose.legal_basis == "consent", purpose.slug
         # The service recorded version 1 with the text shown, by the demo DPO.
