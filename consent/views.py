@@ -4,7 +4,6 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.http import Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -173,12 +172,10 @@ def preferences(request, token: str):
 @csrf_exempt  # RFC 8058: mail clients POST "List-Unsubscribe=One-Click" without a CSRF token
 @require_http_methods(["GET", "POST"])
 def unsubscribe(request, token: str):
-    ids = tokens.read_unsubscribe_token(token)
-    if ids is None:
-        raise Http404
-    contact = get_object_or_404(Contact, pk=ids[0])
-    purpose = get_object_or_404(Purpose, pk=ids[1])
-    channel = get_object_or_404(Channel, pk=ids[2])
+    targets = _unsubscribe_targets(token)
+    if targets is None:  # say so and offer a new link, still as a 404
+        return render(request, "consent/unsubscribe.html", {"invalid": True}, status=404)
+    contact, purpose, channel = targets
     if request.method == "POST":
         try:
             with transaction.atomic():
@@ -188,3 +185,14 @@ def unsubscribe(request, token: str):
                                                                 "refused": " ".join(exc.messages)}, status=409)
         return render(request, "consent/unsubscribe.html", {"done": True, "purpose": purpose, "channel": channel})
     return render(request, "consent/unsubscribe.html", {"purpose": purpose, "channel": channel})
+
+
+def _unsubscribe_targets(token: str) -> tuple[Contact, Purpose, Channel] | None:
+    """What an unsubscribe link names; None when it is forged or damaged, or names a row since deleted."""
+    ids = tokens.read_unsubscribe_token(token)
+    if ids is None:
+        return None
+    contact = Contact.objects.filter(pk=ids[0]).first()
+    purpose = Purpose.objects.filter(pk=ids[1]).first()
+    channel = Channel.objects.filter(pk=ids[2]).first()
+    return (contact, purpose, channel) if contact and purpose and channel else None

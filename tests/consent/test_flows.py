@@ -322,3 +322,26 @@ def test_the_preference_link_is_sent_by_a_task_not_in_the_request(client, monkey
     assert enqueued == [(contact.pk,)] and not mail.outbox
     tasks.send_preference_link(contact.pk)  # what the worker runs
     assert [m.to for m in mail.outbox] == [["timing@example.org"]]
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_an_invalid_unsubscribe_link_shows_a_page_offering_a_new_link(client, newsletter, channels, method):
+    """Forged or damaged, or naming a contact that no longer exists: a 404 with a page saying so, and
+    the way to the preference centre, never Django's bare 404."""
+    from consent import tokens
+
+    good = path_of(unsubscribe_url(contact_id=1, purpose_id=newsletter.pk, channel_id=channels["email"].pk))
+    unknown_contact = tokens.unsubscribe_token(contact_id=999999, purpose_id=newsletter.pk,
+                                               channel_id=channels["email"].pk)
+    forged = good.rsplit(".", 1)[0] + "." + "0" * 32 + "/"
+    for url in (forged, f"/unsubscribe/{unknown_contact}/", "/unsubscribe/not-a-token/"):
+        response = getattr(client, method)(url)
+        assert response.status_code == 404, url
+        page = response.content.decode()
+        assert 'id="invalid-link"' in page and 'href="/preferences/"' in page
+        assert "Ce lien n'est pas valide" in page and "Demander un nouveau lien" in page
+    response = getattr(client, method)("/en/unsubscribe/not-a-token/")
+    assert response.status_code == 404
+    page = response.content.decode()
+    assert 'href="/en/preferences/"' in page and "This link is not valid" in page and "Ask for a new link" in page
+    assert not ConsentEvent.objects.exists()
