@@ -85,10 +85,12 @@ class RightsRequestForm(forms.Form):
             .select_related("activity"))
         choices = [("", "—"), *rectifiable_field_choices()]
         for row in range(1, RECTIFICATION_ROWS + 1):
+            # The table's headers name the columns; each control also has its own label, with its row,
+            # for screen readers (the template renders it visually hidden).
             self.fields[f"fix_field_{row}"] = forms.ChoiceField(
-                label=_("Data to correct"), choices=choices, required=False)
-            self.fields[f"fix_value_{row}"] = forms.CharField(label=_("Correct value"), max_length=255,
-                                                              required=False)
+                label=_("Data to correct (row %(row)d)") % {"row": row}, choices=choices, required=False)
+            self.fields[f"fix_value_{row}"] = forms.CharField(
+                label=_("Correct value (row %(row)d)") % {"row": row}, max_length=255, required=False)
 
     def rectification_rows(self) -> list[tuple[forms.BoundField, forms.BoundField]]:
         return [(self[f"fix_field_{row}"], self[f"fix_value_{row}"]) for row in range(1, RECTIFICATION_ROWS + 1)]

@@ -69,6 +69,22 @@ def test_form_page_in_french_and_english(client):
     assert '<option value="last_name">last name</option>' in body  # the contact field's translated label
 
 
+def test_every_control_of_the_rectification_table_has_its_own_label(client):
+    """A screen reader names each select and input of each row, not only the column headers."""
+    for prefix, words in (("", None), ("/en", ("Data to correct (row {row})", "Correct value (row {row})"))):
+        body = client.get(f"{prefix}/rights/new/").content.decode()
+        rows = re.findall(r'<tr class="rectification-row">.*?</tr>', body, re.DOTALL)
+        assert len(rows) == rights_forms.RECTIFICATION_ROWS
+        for row, html in enumerate(rows, start=1):
+            for part, tag in (("field", "select"), ("value", "input")):
+                control_id = f"id_fix_{part}_{row}"
+                assert re.search(rf'<{tag} [^>]*id="{control_id}"', html), (row, part)
+                label = re.search(rf'<label for="{control_id}" class="visually-hidden">([^<]+)</label>', html)
+                assert label and label.group(1).strip(), (row, part)
+                if words:
+                    assert label.group(1) == words[part == "value"].format(row=row)
+
+
 def test_filing_creates_a_waiting_request_and_mails_after_commit(client, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post("/rights/new/", form_data(requester_phone="06 12 34 56 78", details="All of it"))
