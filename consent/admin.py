@@ -15,8 +15,8 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import get_language, ngettext
-from simple_history.admin import SimpleHistoryAdmin
 
+from registry.admin_users import HistoryAdmin, UsersAsTextMixin
 
 from . import ledger, selectors, services
 from .forms import CollectionFormItemForm, ConsentImportForm, ContactAdminForm, SuppressionAddForm, SuppressionImportForm
@@ -131,7 +131,7 @@ def contact_current_consents(contact: Contact) -> list[dict]:
 
 
 @admin.register(Contact)
-class ContactAdmin(ContactImportAdminMixin, ServiceWriteAdminMixin, SimpleHistoryAdmin):
+class ContactAdmin(ContactImportAdminMixin, ServiceWriteAdminMixin, HistoryAdmin):
     form = ContactAdminForm
     list_display = ("display_name", "email", "phone", "external_ref", "source", "categories", "restricted",
                     "anonymised")
@@ -243,7 +243,8 @@ class ContactAdmin(ContactImportAdminMixin, ServiceWriteAdminMixin, SimpleHistor
 
 
 @admin.register(ConsentEvent)
-class ConsentEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class ConsentEventAdmin(UsersAsTextMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    user_fields = ("recorded_by",)
     list_display = ("sequence", "effective_at", "contact", "purpose", "purpose_version", "channel", "action",
                     "method", "recorded_by", "short_hash")
     list_display_links = ("sequence", "effective_at")
@@ -453,7 +454,7 @@ class CollectionFormItemInline(admin.TabularInline):
 
 
 @admin.register(CollectionForm)
-class CollectionFormAdmin(SimpleHistoryAdmin):
+class CollectionFormAdmin(HistoryAdmin):
     """The DPO's collection forms: boxes (purpose x channel), double opt-in, public or staff-only.
     The notice shown on the form is generated from the register (see it on the change page)."""
 

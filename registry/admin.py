@@ -5,9 +5,9 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
-from simple_history.admin import SimpleHistoryAdmin
 
 from . import selectors, services
+from .admin_users import HistoryAdmin, UsersAsTextMixin
 from .forms import PurposeAdminForm
 from .models import (
     ActivityDataCategory,
@@ -30,7 +30,7 @@ from .models import (
 )
 
 
-class ReferenceAdmin(SimpleHistoryAdmin):
+class ReferenceAdmin(HistoryAdmin):
     list_display = ("code", "label_fr", "label_en", "dpv_concept")
     search_fields = ("code", "label_fr", "label_en")
 
@@ -70,21 +70,21 @@ class ChannelAdmin(ReferenceAdmin):
 
 
 @admin.register(Recipient)
-class RecipientAdmin(SimpleHistoryAdmin):
+class RecipientAdmin(HistoryAdmin):
     list_display = ("name", "recipient_type", "country", "notification_email")
     list_filter = ("recipient_type", "country__adequacy")
     search_fields = ("name", "description")
 
 
 @admin.register(Processor)
-class ProcessorAdmin(SimpleHistoryAdmin):
+class ProcessorAdmin(HistoryAdmin):
     list_display = ("name", "service", "country", "contract_signed_on")
     list_filter = ("country__adequacy",)
     search_fields = ("name", "service")
 
 
 @admin.register(Organisation)
-class OrganisationAdmin(SimpleHistoryAdmin):
+class OrganisationAdmin(HistoryAdmin):
     list_display = ("name", "siren", "city", "dpo_name", "dpo_email")
     fieldsets = (
         (_("Controller"), {"fields": ("name", "legal_form", "siren", "address", "postal_code", "city", "country",
@@ -181,7 +181,7 @@ class SpecialCategoryFilter(admin.SimpleListFilter):
 
 
 @admin.register(ProcessingActivity)
-class ProcessingActivityAdmin(SimpleHistoryAdmin):
+class ProcessingActivityAdmin(HistoryAdmin):
     list_display = ("reference", "name", "status", "legal_bases", "special_data", "transfer_count", "completeness")
     list_display_links = ("reference", "name")
     list_filter = ("status", LegalBasisFilter, SpecialCategoryFilter, TransferFilter, "dpia_required",
@@ -274,8 +274,9 @@ def purpose_save_from_form(form: PurposeAdminForm, *, user, activity=None):
                                    change_note=form.cleaned_data.get("change_note", ""), **relations, **data)
 
 
-class PurposeVersionInline(admin.TabularInline):
+class PurposeVersionInline(UsersAsTextMixin, admin.TabularInline):
     model = PurposeVersion
+    user_fields = ("created_by",)
     extra = 0
     can_delete = False
     fields = ("version", "change_kind", "change_note", "name_fr", "text_fr", "text_en", "created_at", "created_by")
@@ -290,7 +291,7 @@ class PurposeVersionInline(admin.TabularInline):
 
 
 @admin.register(Purpose)
-class PurposeAdmin(SimpleHistoryAdmin):
+class PurposeAdmin(HistoryAdmin):
     form = PurposeAdminForm
     list_display = ("slug", "name_fr", "activity", "legal_basis", "version", "direct_marketing", "channel_list", "status")
     list_filter = ("legal_basis", "status", "direct_marketing", "channels", "activity__status")
@@ -325,7 +326,8 @@ class PurposeAdmin(SimpleHistoryAdmin):
 
 
 @admin.register(Job)
-class JobAdmin(admin.ModelAdmin):
+class JobAdmin(UsersAsTextMixin, admin.ModelAdmin):
+    user_fields = ("requested_by",)
     list_display = ("id", "kind", "status", "progress_bar", "attempts", "requested_by", "created_at", "finished_at",
                     "download")
     list_filter = ("status", "kind")

@@ -20,6 +20,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from consent.normalise import keyed_digest, normalise_email
+from registry.admin_users import UsersAsTextMixin
 
 from . import admin_views, selectors, services
 from .models import OPEN_STATUSES, RecipientTask, RightsRequest, UnverifiedRequestCount
@@ -302,7 +303,8 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 
 
 @admin.register(RecipientTask)
-class RecipientTaskAdmin(ReadOnlyAdmin):
+class RecipientTaskAdmin(UsersAsTextMixin, ReadOnlyAdmin):
+    user_fields = ("confirmed_by",)
     list_display = ("name", "request_link", "mode", "status", "notified_at", "confirmed_by", "confirmed_at")
     list_filter = ("status", "mode")
     list_select_related = ("request", "confirmed_by")
