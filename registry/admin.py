@@ -28,6 +28,7 @@ from .models import (
     Transfer,
     TransferSafeguard,
 )
+from .readable import readable_html
 
 
 class ReferenceAdmin(HistoryAdmin):
@@ -331,8 +332,9 @@ class JobAdmin(UsersAsTextMixin, admin.ModelAdmin):
     list_display = ("id", "kind", "status", "progress_bar", "attempts", "requested_by", "created_at", "finished_at",
                     "download")
     list_filter = ("status", "kind")
-    readonly_fields = ("kind", "status", "progress_bar", "params", "counts", "error", "attempts", "requested_by",
-                       "created_at", "enqueued_at", "started_at", "heartbeat_at", "finished_at", "download")
+    readonly_fields = ("kind", "status", "progress_bar", "readable_params", "readable_counts", "error", "attempts",
+                       "requested_by", "created_at", "enqueued_at", "started_at", "heartbeat_at", "finished_at",
+                       "download")
     fields = readonly_fields
 
     def has_add_permission(self, request):
@@ -345,6 +347,14 @@ class JobAdmin(UsersAsTextMixin, admin.ModelAdmin):
     def progress_bar(self, obj):
         return format_html('<progress value="{}" max="100">{} %</progress> {} %', obj.progress, obj.progress,
                            obj.progress)
+
+    @admin.display(description=Job._meta.get_field("params").verbose_name)
+    def readable_params(self, obj):
+        return readable_html(obj.params) or self.get_empty_value_display()
+
+    @admin.display(description=Job._meta.get_field("counts").verbose_name)
+    def readable_counts(self, obj):
+        return readable_html(obj.counts) or self.get_empty_value_display()
 
     @admin.display(description=_("output"))
     def download(self, obj):

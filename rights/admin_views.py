@@ -24,6 +24,7 @@ from registry.models import Job, Purpose
 from registry.validators import scanned_document_help_text, validate_scanned_document
 
 from . import selectors, services
+from .event_details import event_details
 from .models import (
     Capacity,
     Kind,
@@ -33,7 +34,6 @@ from .models import (
     RectificationChange,
     RejectionReason,
     RequestContact,
-    RequestEvent,
     RightsRequest,
     Status,
     VerificationMethod,
@@ -313,15 +313,6 @@ class _Forms:
         return ACTIONS[action].form(initial=initial, auto_id=f"id_{action}{'_' + str(key) if key else ''}_%s")
 
 
-def _event_details(event: RequestEvent) -> str:
-    parts = []
-    for key, value in (event.data or {}).items():
-        if value in ("", None, {}, []):
-            continue
-        parts.append(f"{key}: {value}")
-    return ", ".join(parts)
-
-
 def request_page_context(http_request, obj: RightsRequest, *,
                          bound: tuple[str, str, forms.Form] | None = None) -> dict:
     user = http_request.user
@@ -366,7 +357,7 @@ def request_page_context(http_request, obj: RightsRequest, *,
                     and open_tasks and job_finished)
 
     jobs = list(selectors.request_fulfil_jobs(request=obj))
-    timeline = [{"event": event, "details": _event_details(event)}
+    timeline = [{"event": event, "details": event_details(event)}
                 for event in selectors.request_timeline(request=obj)]
     proofs = list(obj.proofs.all())
 

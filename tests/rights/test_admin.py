@@ -556,3 +556,30 @@ def test_english_admin(client, staff_user, ages):
         detail = client.get(f"/en/admin/rights/rightsrequest/{ages['late'].pk}/change/")
         assert "Carry the request out" not in detail.content.decode()  # not verified yet
         assert "Verify the identity by another means" in detail.content.decode()
+
+
+def test_the_timeline_details_read_as_labels_not_codes(staff, staff_user, camille):
+    """Stored codes and counts (RequestEvent.data) show under their labels; the data is not changed."""
+    request = verified_request()
+    services.rights_request_start(request=request, by=staff_user)
+    job = Job.objects.create(kind=services.FULFIL_JOB_KIND, params={"request_id": request.pk})
+    counts = {"sources": [{"source": "consent.Contact", "count": 1, "action": "exported"}], "kept": []}
+    services.rights_request_record_fulfilment(request=request, job=job, outcome="Sent.", counts=counts)
+
+    def details(language: str) -> dict[str, str]:
+        with translation.override(language):
+            content = staff.get(page(request)).content.decode()  # reversed in the language: /en/… for English
+        rows = re.findall(r'<tr class="timeline-event" data-code="([a-z_]+)">(.*?)</tr>', content, re.DOTALL)
+        return {code: row for code, row in rows}
+
+    english = details("en")
+    assert "<li>received via: Public web form</li>" in english["received"]
+    assert "<li>right exercised: Access (Art. 15)</li>" in english["received"]
+    assert "<li>method: Link sent to the email address</li>" in english["verified"]
+    assert f"<li>job: #{job.pk}</li>" in english["job_finished"]
+    assert "<li>data: contacts, count: 1, action: exported</li>" in english["job_finished"]
+    french = details("fr")
+    assert "Formulaire public en ligne" in french["received"] and "reçue par" in french["received"]
+    for row in (*english.values(), *french.values()):
+        assert "web_form" not in row and "email_link" not in row and "{&#x27;" not in row and "{'" not in row
+    assert RequestEvent.objects.get(request=request, code="received").data == {"via": "web_form", "kind": "access"}
