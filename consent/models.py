@@ -166,7 +166,9 @@ class ConsentEvent(models.Model):
         verbose_name_plural = _("consent events")
 
     def __str__(self) -> str:
-        return f"#{self.sequence} {self.action} {self.purpose_id}/{self.channel_id}"
+        # Labels in the active language, e.g. "#567 — Granted — Jane Doe — Newsletter / Email".
+        return (f"#{self.sequence} — {self.get_action_display()} — {self.contact} — "
+                f"{self.purpose} / {self.channel}")
 
 
 # The current-consent rows an audience of a consent-based purpose counts, before the expiry and

@@ -8,6 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 from django.utils.translation import gettext, override
 
 from consent import services
@@ -214,6 +215,22 @@ def test_nobody_can_add_change_or_delete_a_consent_event(client, event, dpo_user
         assert list(filtered.context["cl"].result_list) == expected
     event.refresh_from_db()
     assert event.action == "granted" and ConsentEvent.objects.count() == 1
+
+
+def test_a_consent_event_reads_with_labels_in_its_title(client, event, dpo_user):
+    """'#567 — Granted — Jules Martin — Newsletter / Email', in the page's language, not '#567 granted 7/2'."""
+    Contact.objects.filter(pk=event.contact_id).update(first_name="Jules", last_name="Martin")
+    event = ConsentEvent.objects.get(pk=event.pk)
+    with override("en"):
+        expected = f"#{event.sequence} — Granted — Jules Martin — {event.purpose.name_en} / {event.channel.label_en}"
+        assert str(event) == expected
+    with override("fr"):
+        french = (f"#{event.sequence} — {gettext('Granted')} — Jules Martin — {event.purpose.name_fr} / "
+                  f"{event.channel.label_fr}")
+        assert str(event) == french and "Consentement donné" in french  # an existing translation
+        client.force_login(dpo_user)
+        page = client.get(reverse("admin:consent_consentevent_change", args=[event.pk])).content.decode()
+    assert escape(french) in page  # the page's heading and breadcrumbs
 
 
 def test_evidence_document_is_served_only_with_the_view_permission(client, event, staff_user):
