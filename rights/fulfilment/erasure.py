@@ -21,7 +21,6 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
 from django.utils import timezone
@@ -34,6 +33,7 @@ from registry.datamap import Source, datamap
 from registry.erasure import DELETE_FILES_JOB_KIND, FileList, anonymise_source
 from registry.job_kinds import ProgressReporter
 from registry.models import Channel, Job, LegalBasis
+from registry.readable import model_names
 
 from ..models import DownloadLink, RightsRequest
 from ..selectors import request_contacts
@@ -202,13 +202,6 @@ def _merge(summaries: list[dict]) -> dict:
     return merged
 
 
-def _verbose(label: str) -> str:
-    try:
-        return str(apps.get_model(label)._meta.verbose_name_plural)
-    except LookupError:
-        return label
-
-
 def outcome_text(merged: dict) -> str:
     """What the requester and the certificate read: sources and counts, what was kept and why. No
     personal data: the request itself is pseudonymised once closed."""
@@ -219,7 +212,7 @@ def outcome_text(merged: dict) -> str:
                           "Your personal data was erased: %(count)d records were anonymised, in these sources:",
                           total) % {"count": total})
     for source in anonymised:
-        lines.append(f"- {_verbose(source.source)} ({source.source}): {source.count}")
+        lines.append(f"- {model_names(source.source)} ({source.source}): {source.count}")
     if merged["withdrawn"]:
         lines.append(ngettext("%(count)d consent was withdrawn.", "%(count)d consents were withdrawn.",
                               merged["withdrawn"]) % {"count": merged["withdrawn"]})
@@ -229,7 +222,7 @@ def outcome_text(merged: dict) -> str:
     if merged["kept"]:
         lines.append(_("Kept, as the law requires:"))
         for kept in merged["kept"]:
-            lines.append(f"- {_verbose(kept.source)} ({kept.source}): {kept.count} — {kept.reason}")
+            lines.append(f"- {model_names(kept.source)} ({kept.source}): {kept.count} — {kept.reason}")
     return "\n".join(lines)
 
 
