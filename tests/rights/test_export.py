@@ -467,21 +467,6 @@ def test_export_labels_follow_the_request_language(world, staff_user, django_cap
 
 # --- The data subject's document: their language, the register's purposes, readable file names ----------
 
-# The French of the msgids this document added, as the catalogue gets them: with them in place the French
-# summary is checked whole now, and the same once locale/ is updated.
-NEW_FRENCH = {
-    "%(source)s: history of changes": "%(source)s : historique des modifications",
-    "data-subject categories: history of changes": "catégories de personnes concernées : historique des modifications",
-    "date of the change": "date de la modification",
-    "type of change": "type de modification",
-    "The data subjects: identity and contact details, where they came from.":
-        "Les personnes concernées : identité et coordonnées, origine des données.",
-    "The consent ledger (append-only): erasure clears the personal evidence only; the chain covers its keyed "
-    "digest.": "Le journal des consentements (en ajout seul) : l'effacement n'en efface que les preuves "
-               "personnelles ; la chaîne d'empreintes couvre leur empreinte à clé.",
-    "Rights requests the contact made: who asked, how to reach them, what they wrote.":
-        "Les demandes d'exercice des droits du contact : qui l'a faite, comment le joindre, ce qu'il a écrit.",
-}
 READABLE_FILES = {
     "consent.Contact": "csv/contact.csv",
     "consent.HistoricalContact": "csv/contact-history.csv",
@@ -497,27 +482,12 @@ UNTRANSLATED = ("Historical", "historical", "History date", "History type", "Dat
                 "HistoricalContact_data_subject_categories", "Request:", "Last event")
 
 
-@pytest.fixture
-def french_catalogue():
-    from django.utils.translation import trans_real
-
-    catalog = trans_real.translation("fr")._catalog._catalogs[0]  # no public API adds a message
-    saved = {msgid: catalog[msgid] for msgid in NEW_FRENCH if msgid in catalog}
-    catalog.update(NEW_FRENCH)
-    try:
-        yield
-    finally:
-        for msgid in NEW_FRENCH:
-            catalog.pop(msgid, None)
-        catalog.update(saved)
-
-
 def squeezed(text: str) -> str:
     """The PDF's text without spaces: WeasyPrint may break a line inside a file name, at its hyphens."""
     return re.sub(r"\s+", "", text)
 
 
-def test_a_french_request_gets_a_french_summary_and_labels(world, staff_user, french_catalogue,
+def test_a_french_request_gets_a_french_summary_and_labels(world, staff_user,
                                                            django_capture_on_commit_callbacks):
     with translation.override("en"):  # whoever runs the job, the request's language decides
         job, archive = run_export(django_capture_on_commit_callbacks, staff_user, language="fr")
