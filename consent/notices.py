@@ -65,8 +65,9 @@ def form_notice_text(*, form: CollectionForm, language: str) -> str:
     return notice_text(purposes=form_purposes(form=form), language=language, age_15=form.require_age_15)
 
 
-def purpose_notice_text(*, purpose: Purpose, language: str) -> str:
-    """One purpose's notice, as a collection form asking only for it would show it."""
+def purpose_privacy_notice_text(*, purpose: Purpose, language: str) -> str:
+    """One purpose's Art. 13 notice, as a collection form asking only for it would show it (not
+    ``services.purpose_notice_text``: the purpose's own name and text, what a preference-centre grant shows)."""
     return notice_text(purposes=[purpose], language=language)
 
 

@@ -106,7 +106,7 @@ def privacy_notice(request, slug: str):
         raise Http404
     return render(request, "consent/privacy_notice.html", {
         "purpose": purpose, "retired": notices.purpose_retired(purpose),
-        "notice": notices.purpose_notice_text(purpose=purpose, language=_language()),
+        "notice": notices.purpose_privacy_notice_text(purpose=purpose, language=_language()),
     })
 
 

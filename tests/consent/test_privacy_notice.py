@@ -41,7 +41,7 @@ def test_the_notice_is_the_one_a_form_shows_for_the_purpose(organisation, newsle
     form = CollectionForm.objects.create(slug="letter", name_fr="Lettre", name_en="Letter", public=True)
     CollectionFormItem.objects.create(form=form, purpose=newsletter, channel=channels["email"], position=0)
     for language in ("fr", "en"):
-        assert notices.purpose_notice_text(purpose=newsletter, language=language) == \
+        assert notices.purpose_privacy_notice_text(purpose=newsletter, language=language) == \
             notices.form_notice_text(form=form, language=language)
 
 
