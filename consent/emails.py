@@ -10,7 +10,7 @@ from django.utils.translation import gettext_noop
 from django.utils.translation import override
 
 from registry.models import Purpose
-from registry.selectors import organisation_get, organisation_reply_to
+from registry.selectors import organisation_get, organisation_dpo_emails
 
 from . import tokens
 from .models import ConsentEvent, Contact
@@ -61,7 +61,7 @@ def _message(*, contact: Contact, subject: str, template: str, context: dict) ->
     organisation = organisation_get()
     body = render_to_string(template, {"contact": contact, "organisation": organisation, **context})
     return EmailMessage(subject=str(subject), body=body, to=[contact.email],
-                        reply_to=organisation_reply_to(organisation) or None)
+                        reply_to=organisation_dpo_emails(organisation) or None)
 
 
 def _send(*, contact: Contact, subject: str, template: str, context: dict, language: str | None = None) -> None:

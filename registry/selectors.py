@@ -14,8 +14,9 @@ def organisation_get() -> Organisation | None:
     return Organisation.objects.order_by("pk").first()
 
 
-def organisation_reply_to(organisation: Organisation | None) -> list[str]:
-    """Where a person's answer to one of our emails goes: the DPO (the sender is a no-reply address)."""
+def organisation_dpo_emails(organisation: Organisation | None) -> list[str]:
+    """The organisation's DPO address, as a list (empty when none is entered): where a person's answer
+    to one of our emails goes (the sender is a no-reply address), and one of those the DPO is told at."""
     return [organisation.dpo_email] if organisation and organisation.dpo_email else []
 
 

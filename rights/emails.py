@@ -1,7 +1,7 @@
 """Emails about rights requests, sent by Celery tasks once the transaction commits (rights.tasks):
 to the requester at each step, in their language; Art. 19 notices to recipients and processors;
-to staff, the daily digest of coming deadlines and the requester's answer to a question. Each is a plain-text message with an HTML
-alternative, from templates/rights/emails/."""
+to staff, the daily digest of coming deadlines and the requester's answer to a question. Each is a
+plain-text message with an HTML alternative, from templates/rights/emails/."""
 from __future__ import annotations
 
 from datetime import date
@@ -13,7 +13,7 @@ from django.urls import NoReverseMatch, reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop, override
 
-from registry.selectors import organisation_get, organisation_reply_to
+from registry.selectors import organisation_get, organisation_dpo_emails
 
 from . import selectors, services, tokens
 from .forms import rectifiable_field_choices
@@ -100,7 +100,7 @@ def send_request_email(*, request_id: int, message: str, extra: dict | None = No
             # The values written; what was not corrected is in the outcome, with its reason, once.
             context["changes"] = [row for row in _rectification_rows(request) if row["applied"]]
         email = _message(subject=_(subject) % {"reference": request.reference}, template=message, context=context,
-                         to=[to_email], reply_to=organisation_reply_to(organisation))
+                         to=[to_email], reply_to=organisation_dpo_emails(organisation))
         if proof_kind is not None:
             from .proofs import proof_issue
 
@@ -179,7 +179,8 @@ def send_recipient_notice(*, task_id: int) -> None:
             "organisation": organisation,
         }
         email = _message(subject=_(NOTICE_SUBJECTS[request.kind]) % {"reference": request.reference},
-                         template="recipient_notice", context=context, to=[to], reply_to=organisation_reply_to(organisation))
+                         template="recipient_notice", context=context, to=[to],
+                         reply_to=organisation_dpo_emails(organisation))
     email.send()
     services.recipient_task_mark_notified(task=task)
 

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.db.models import Q, QuerySet
 
 from consent.models import Contact
-from registry.selectors import organisation_get
+from registry.selectors import organisation_dpo_emails, organisation_get
 
 from .models import OPEN_STATUSES, RectificationChange, RequestContact, RequestEvent, RightsRequest
 
@@ -85,8 +85,7 @@ def requests_open() -> QuerySet[RightsRequest]:
 
 def dpo_emails() -> set[str]:
     """The DPO's addresses: the organisation's DPO email and the active users of the dpo group."""
-    organisation = organisation_get()
-    emails = {organisation.dpo_email} if organisation and organisation.dpo_email else set()
+    emails = set(organisation_dpo_emails(organisation_get()))
     emails |= set(get_user_model().objects.filter(groups__name="dpo", is_active=True).exclude(email="")
                   .values_list("email", flat=True))
     return emails
