@@ -8,7 +8,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from simple_history.models import HistoricalRecords
 
-from registry.models import Channel, DataSubjectCategory, Purpose, private_storage, shown_in_english
+from registry.models import Channel, DataSubjectCategory, Purpose, private_storage, shown_text
 
 
 class Contact(models.Model):
@@ -297,7 +297,7 @@ class CollectionForm(models.Model):
     @property
     def name(self) -> str:
         """The title in the active language (the French one if a form made in code has no English one)."""
-        return self.name_en if shown_in_english() and self.name_en else self.name_fr
+        return shown_text(self.name_fr, self.name_en)
 
     def __str__(self) -> str:
         return self.name

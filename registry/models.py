@@ -18,6 +18,12 @@ def shown_in_english() -> bool:
     return (get_language() or "fr").startswith("en")
 
 
+def shown_text(french: str, english: str) -> str:
+    """A text the DPO writes in French and may write in English: the English one in English when it
+    is written, else the French one."""
+    return english if english and shown_in_english() else french
+
+
 class BilingualLabel(models.Model):
     """A reference-table row with a stable code, French and English labels and a DPV concept."""
 
@@ -460,14 +466,13 @@ class Purpose(ShownText, models.Model):
     def shown_legitimate_interest(self) -> str:
         """The legitimate interest pursued, as Art. 13(1)(d) tells it to contacts: in the active
         language, the French text when there is no English one."""
-        return (self.legitimate_interest_en if shown_in_english() and self.legitimate_interest_en
-                else self.legitimate_interest)
+        return shown_text(self.legitimate_interest, self.legitimate_interest_en)
 
     @property
     def shown_retention_note(self) -> str:
         """The retention note in the active language, the French one when there is no English one.
         Not versioned, like the rest of the retention rule: only names and texts are (PurposeVersion)."""
-        return self.retention_note_en if shown_in_english() and self.retention_note_en else self.retention_note
+        return shown_text(self.retention_note, self.retention_note_en)
 
     def __str__(self) -> str:
         return self.name
