@@ -127,6 +127,8 @@ def run(bench, args) -> None:
 
     import_rate = args.events / import_seconds
     copy_rate = args.events / copy_seconds
+    sql_seconds, sql_cpu = sql_alone(job)
+    sql_rate = args.events / sql_seconds
     dataset = bench.dataset
     print()
     batch_size = getattr(settings, "CONSENT_IMPORT_BATCH_SIZE", DEFAULT_BATCH_SIZE)
@@ -135,6 +137,8 @@ def run(bench, args) -> None:
     print(_common.table([
         ["COPY of the same file into a text table (baseline, best of 3)", f"{copy_seconds:.3f}", f"{copy_rate:,.0f}",
          "1"],
+        ["the job's rows into the app's tables by SQL alone (INSERT ... SELECT, keys checked; rolled back)",
+         f"{sql_seconds:.2f}", f"{sql_rate:,.0f}", f"{copy_rate / sql_rate:,.0f}"],
         ["consent_import job (validate, then write in batches)", f"{import_seconds:.2f}", f"{import_rate:,.0f}",
          f"{copy_rate / import_rate:,.0f}"],
         ["  of which: validate_rows, first pass alone", f"{validate_seconds:.2f}",
@@ -151,6 +155,12 @@ def run(bench, args) -> None:
         cpu += (f", PostgreSQL backend {backend_cpu:.2f} s; floor with perfect overlap {floor:.2f} s "
                 f"= {args.events / floor:,.0f} events/s")
     print(cpu)
+    if sql_cpu is not None:
+        # What PostgreSQL spends on these rows with no Python at all: with the validation's time added,
+        # a lower bound of the job on this machine, whatever the application does.
+        floor = validate_seconds + sql_cpu
+        print(f"PostgreSQL alone: {sql_cpu:.2f} s of backend CPU for the job's rows; with the validation, "
+              f"{floor:.2f} s = {args.events / floor:,.0f} events/s at best on this machine")
     print(f"import: {import_rate:,.0f} events/s (target >= {TARGET_EVENTS_PER_S:,}: "
           f"{'met' if import_rate >= TARGET_EVENTS_PER_S else 'MISSED'}), job #{job.pk}: {counts}")
     if args.profile:
@@ -166,6 +176,50 @@ def run(bench, args) -> None:
     if args.batch_size:
         extra += f" --batch-size {args.batch_size}"
     print("reproduce: " + _common.reproduce("consent_import.py", bench, extra.strip()))
+
+
+def sql_alone(job) -> tuple[float, float | None]:
+    """Write again, by SQL alone, the rows the job wrote (its new contacts and their history rows,
+    its events, their current consent) under other keys, in one transaction with every foreign key
+    checked, then roll back: what PostgreSQL itself spends on them, with no Python and no network
+    in between. (seconds, backend CPU seconds or None)."""
+    from django.db import connection, transaction
+
+    from consent.models import ConsentEvent, ConsentState, Contact
+
+    offset = 10**12  # keys no row has
+    prefix = f"import:{job.pk}:"
+    event_ids = "(SELECT id FROM consent_consentevent WHERE idempotency_key LIKE %(prefix)s)"
+    contact_ids = f"(SELECT DISTINCT contact_id FROM consent_consentevent WHERE id IN {event_ids})"
+    history = Contact.history.model
+
+    def replay(model, where: str, changed: dict[str, str]) -> str:
+        columns = [field.column for field in model._meta.concrete_fields
+                   if not (field.primary_key and field.column not in changed)]
+        values = [changed.get(column, column) for column in columns]
+        return (f"INSERT INTO {model._meta.db_table} ({', '.join(columns)}) "
+                f"SELECT {', '.join(values)} FROM {model._meta.db_table} WHERE {where}")
+
+    shifted = f"id + {offset}"
+    statements = [
+        replay(Contact, f"id IN {contact_ids}", {"id": shifted, "email": "'sql-alone-' || email"}),
+        replay(history, f"id IN {contact_ids} AND history_type = '+'", {"id": shifted, "email": "'sql-alone-' || email"}),
+        replay(ConsentEvent, f"id IN {event_ids}", {
+            "id": shifted, "sequence": f"sequence + {offset}", "contact_id": f"contact_id + {offset}",
+            "idempotency_key": "'sql-alone:' || idempotency_key"}),
+        replay(ConsentState, f"contact_id IN {contact_ids}", {
+            "contact_id": f"contact_id + {offset}", "last_event_id": f"last_event_id + {offset}"}),
+        "SET CONSTRAINTS ALL IMMEDIATE",  # the deferred foreign-key checks a commit runs
+    ]
+    backend = _BackendCpu()
+    started = time.perf_counter()
+    with transaction.atomic(), connection.cursor() as cursor:
+        for statement in statements:
+            cursor.execute(statement, {"prefix": f"{prefix}%"} if "%(prefix)s" in statement else None)
+        seconds = time.perf_counter() - started
+        cpu = backend.seconds()
+        transaction.set_rollback(True)
+    return seconds, cpu
 
 
 class _BackendCpu:
