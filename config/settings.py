@@ -43,6 +43,8 @@ PHONE_DEFAULT_REGION = os.environ.get("PHONE_DEFAULT_REGION", "FR")
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver" if DEBUG else "")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+# A readable 403 page (French or English) instead of Django's bare English one; JSON under /api/.
+CSRF_FAILURE_VIEW = "registry.api.errors.csrf_failure"
 
 INSTALLED_APPS = [
     "registry.apps.DPODeskAdminConfig",

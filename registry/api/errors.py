@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 from django.utils.translation import gettext as _
 
+from .. import views
 from . import PATH_PREFIX
 
 
@@ -58,3 +59,15 @@ def page_not_found(request, exception):
         return HttpResponse(JSONRenderer().render({"detail": exceptions.NotFound.default_detail}),
                             status=status.HTTP_404_NOT_FOUND, content_type="application/json")
     return defaults.page_not_found(request, exception)
+
+
+def csrf_failure(request, reason: str = ""):
+    """settings.CSRF_FAILURE_VIEW. DRF's views check CSRF themselves (session authentication) and
+    answer {"detail": ...}; a path under the API that Django's middleware refuses gets the same
+    shape, never the HTML page. Elsewhere, the public page (registry.views.csrf_failure)."""
+    if request.path_info.startswith(PATH_PREFIX):
+        # Django's own sentence, from its catalogue; the reason is logged, not sent.
+        detail = _("CSRF verification failed. Request aborted.")
+        return HttpResponse(JSONRenderer().render({"detail": detail}), status=status.HTTP_403_FORBIDDEN,
+                            content_type="application/json")
+    return views.csrf_failure(request, reason)
