@@ -568,7 +568,7 @@ def read_import_file(job: Job) -> bytes:
         return handle.read()
 
 
-@job_handler(JOB_KIND)
+@job_handler(JOB_KIND, label=pgettext_lazy("job kind", "Consent import"))
 def run_consent_import(job: Job, report: ProgressReporter) -> None:
     """Job ``consent_import``; params: ``file`` (its name in private storage), ``file_name``
     (as uploaded), ``valid_rows_only`` (bool), optional ``batch_size``. Resumable and idempotent."""

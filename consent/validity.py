@@ -4,6 +4,7 @@ DPO sees in the journal, with its progress, re-run if the worker stops."""
 from __future__ import annotations
 
 from django.dispatch import receiver
+from django.utils.translation import pgettext_lazy
 
 from registry import services as registry_services
 from registry.job_kinds import ProgressReporter, job_handler
@@ -21,7 +22,7 @@ def _validity_changed(sender, *, purpose: Purpose, user=None, **kwargs) -> None:
     registry_services.job_create(kind=JOB_KIND, params={"purpose": purpose.pk}, requested_by=user)
 
 
-@job_handler(JOB_KIND)
+@job_handler(JOB_KIND, label=pgettext_lazy("job kind", "Consent validity update"))
 def run_consent_validity(job: Job, report: ProgressReporter) -> None:
     """Job ``consent_validity``; params: ``purpose`` (its id). Idempotent: a re-run changes nothing more."""
     purpose = Purpose.objects.get(pk=job.params["purpose"])

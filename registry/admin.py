@@ -326,15 +326,28 @@ class PurposeAdmin(HistoryAdmin):
             self.save_formset(request, form, formset, change=change)
 
 
+class JobKindFilter(admin.SimpleListFilter):
+    """The kinds by their labels (the stored codes mean nothing to the DPO)."""
+
+    title = Job._meta.get_field("kind").verbose_name
+    parameter_name = "kind"
+
+    def lookups(self, request, model_admin):
+        return selectors.job_kind_choices()
+
+    def queryset(self, request, queryset):
+        return queryset.filter(kind=self.value()) if self.value() else queryset
+
+
 @admin.register(Job)
 class JobAdmin(UsersAsTextMixin, admin.ModelAdmin):
     user_fields = ("requested_by",)
-    list_display = ("id", "kind", "status", "progress_bar", "attempts", "requested_by", "created_at", "finished_at",
-                    "download")
-    list_filter = ("status", "kind")
-    readonly_fields = ("kind", "status", "progress_bar", "readable_params", "readable_counts", "error", "attempts",
-                       "requested_by", "created_at", "enqueued_at", "started_at", "heartbeat_at", "finished_at",
-                       "download")
+    list_display = ("id", "kind_label", "status", "progress_bar", "attempts", "requested_by", "created_at",
+                    "finished_at", "download")
+    list_filter = ("status", JobKindFilter)
+    readonly_fields = ("kind_label", "status", "progress_bar", "readable_params", "readable_counts", "error",
+                       "attempts", "requested_by", "created_at", "enqueued_at", "started_at", "heartbeat_at",
+                       "finished_at", "download")
     fields = readonly_fields
 
     def has_add_permission(self, request):
@@ -342,6 +355,10 @@ class JobAdmin(UsersAsTextMixin, admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    @admin.display(description=Job._meta.get_field("kind").verbose_name, ordering="kind")
+    def kind_label(self, obj):
+        return selectors.job_kind_label(obj.kind)
 
     @admin.display(description=_("progress"))
     def progress_bar(self, obj):

@@ -29,6 +29,7 @@ from django.db import models
 from django.db.models.functions import Cast
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import pgettext_lazy
 
 from . import legal_basis_rules
 from .datamap import Blank, FixedToken, Source, anonymised_values
@@ -184,7 +185,7 @@ def anonymise_source(source: Source, queryset: models.QuerySet | None, *, files:
 # --- Files, after the commit ------------------------------------------------------------------
 
 
-@job_handler(DELETE_FILES_JOB_KIND)
+@job_handler(DELETE_FILES_JOB_KIND, label=pgettext_lazy("job kind", "Deletion of erased data's files"))
 def delete_files(job: Job, report: ProgressReporter) -> None:
     """Delete the files an erasure left (params ``files``: [model label, field, name]). Deleting a
     file already gone is fine, so a re-run is harmless. Files that cannot be deleted go to a new job

@@ -548,4 +548,6 @@ class Job(models.Model):
         verbose_name_plural = _("jobs")
 
     def __str__(self) -> str:
-        return f"{self.kind} #{self.pk} ({self.get_status_display()})"
+        from .job_kinds import job_kind_label  # imports this module: the kinds' labels live with their handlers
+
+        return f"{job_kind_label(self.kind)} #{self.pk} ({self.get_status_display()})"

@@ -5,6 +5,7 @@ from django.core import signing
 from django.db.models import Prefetch, QuerySet
 from django.urls import reverse
 
+from .job_kinds import job_kind_label
 from .models import ActivityDataCategory, Job, Organisation, ProcessingActivity, Purpose, Transfer
 
 DOWNLOAD_SALT = "registry.job-download"
@@ -76,6 +77,13 @@ def transfer_needs_safeguard(*, transfer: Transfer) -> bool:
     if adequacy == "adequate_certified" and transfer.dpf_certified:
         return False
     return transfer.safeguard is None or not transfer.safeguard.is_valid
+
+
+def job_kind_choices() -> list[tuple[str, str]]:
+    """(kind, label) of every kind the journal holds, by label in the active language: a kind no
+    longer registered shows by its code (registry.job_kinds.job_kind_label)."""
+    kinds = Job.objects.order_by().values_list("kind", flat=True).distinct()
+    return sorted(((kind, job_kind_label(kind)) for kind in kinds), key=lambda choice: choice[1].casefold())
 
 
 def job_download_token(*, job: Job) -> str:

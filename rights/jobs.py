@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from django.utils import translation
+from django.utils.translation import pgettext_lazy
 
 from registry.job_kinds import ProgressReporter, job_handler
 from registry.models import Job
@@ -10,7 +11,7 @@ from . import services
 from .fulfilment import fulfilment_for
 
 
-@job_handler(services.FULFIL_JOB_KIND)
+@job_handler(services.FULFIL_JOB_KIND, label=pgettext_lazy("job kind", "Rights request fulfilment"))
 def fulfil_request(job: Job, report: ProgressReporter) -> None:
     request = services.rights_request_fulfilment_begin(request_id=job.params["request_id"], job=job)
     if request is None:

@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db.models import Max
 from django.template.loader import render_to_string
 from django.utils import timezone
-from django.utils.translation import override
+from django.utils.translation import override, pgettext_lazy
 
 from .. import selectors, services
 from ..job_kinds import ProgressReporter, job_handler
@@ -85,7 +85,7 @@ def register_pdf(*, organisation: Organisation | None, activities: Iterable[Proc
         return HTML(string=html, url_fetcher=_refuse_every_url()).write_pdf()
 
 
-@job_handler("register_pdf")
+@job_handler("register_pdf", label=pgettext_lazy("job kind", "Register PDF"))
 def build_register_pdf(job: Job, report: ProgressReporter) -> None:
     """Job ``register_pdf``; params: ``language`` (default LANGUAGE_CODE), ``include_drafts``.
     A rerun renders again and replaces the earlier output."""
