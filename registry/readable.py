@@ -57,6 +57,27 @@ def model_names(label: Any) -> str:
         return str(label)
 
 
+# What a rights request's job did to a source's records (the "action" of its counts, written by
+# rights.fulfilment): the admin and the certificate show the label, the counts keep the code.
+ACTION_LABELS: dict[str, Any] = {
+    "exported": _("exported"),
+    "anonymised": _("anonymised"),
+    "erased": _("erased"),
+    "deleted": _("deleted"),
+    "updated": _("corrected"),
+    "rectified": _("corrected"),
+    "flagged": _("restricted"),
+    "restricted": _("restricted"),
+    "objected": _("objection recorded"),
+    "withdrawn": _("consent withdrawn"),
+}
+
+
+def action(code: Any) -> str:
+    """The label of an action code; an unknown code as it is."""
+    return str(ACTION_LABELS.get(code, code))
+
+
 def how_many(value: Any) -> str:
     """A count, or the length of a list (the files a job still has to delete)."""
     return str(len(value)) if isinstance(value, (list, tuple)) else str(value)
@@ -101,7 +122,7 @@ JOB_LABELS: dict[str, Any] = {
 }
 JOB_VALUES: dict[str, Formatter] = {
     "language": language, "purpose": ids, "request_id": ids, "retry_job": ids, "contacts": ids,
-    "purpose_ids": ids, "files": how_many, "at": moment, "source": model_names,
+    "purpose_ids": ids, "files": how_many, "at": moment, "source": model_names, "action": action,
 }
 
 

@@ -22,7 +22,6 @@ from .models import (
     Status,
     VerificationMethod,
 )
-from .proofs import ACTION_LABELS
 from .services import RESTRICTION_LIFTING_MARK
 
 
@@ -84,7 +83,6 @@ VALUES = {
     "link": readable.ids,
     "still_restricted": readable.ids,
     "purpose": readable.ids,
-    "action": lambda action: str(ACTION_LABELS.get(action, action)),
     RESTRICTION_LIFTING_MARK: lambda mark: str(ANNOUNCED.get(mark, mark)),
     "lifting_on": readable.moment,
 }

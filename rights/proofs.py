@@ -19,9 +19,10 @@ from django.db import IntegrityError, transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, override
+from django.utils.translation import override
 
 from consent.normalise import keyed_digest
+from registry.readable import ACTION_LABELS
 from registry.selectors import organisation_get
 
 from .models import Kind, Proof, RecipientTask, RequestEvent, RightsRequest, Status
@@ -35,18 +36,6 @@ TEMPLATES = {
 }
 # A certificate proves a request carried out; a refusal, a request refused.
 REQUIRED_STATUS = {ProofKind.CERTIFICATE: Status.COMPLETED, ProofKind.REFUSAL: Status.REJECTED}
-ACTION_LABELS = {
-    "exported": gettext_lazy("exported"),
-    "anonymised": gettext_lazy("anonymised"),
-    "erased": gettext_lazy("erased"),
-    "deleted": gettext_lazy("deleted"),
-    "updated": gettext_lazy("corrected"),
-    "rectified": gettext_lazy("corrected"),
-    "flagged": gettext_lazy("restricted"),
-    "restricted": gettext_lazy("restricted"),
-    "objected": gettext_lazy("objection recorded"),
-    "withdrawn": gettext_lazy("consent withdrawn"),
-}
 
 
 def email_hash(request: RightsRequest) -> str:

@@ -1,5 +1,7 @@
 """Stored JSON as people read it on admin pages (registry.readable): a job's parameters and counts
 as "label: value" lists, never the raw JSON; the stored data unchanged."""
+import re
+
 import pytest
 from django.urls import reverse
 from django.utils import translation
@@ -46,3 +48,41 @@ def test_the_job_page_shows_parameters_and_counts_as_lists(client, dpo_user):
     assert "Parameters" in page and "Counts" in page  # the fields' own labels
     job.refresh_from_db()
     assert (job.params, job.counts) == (params, counts)
+
+
+ERASURE_COUNTS = {"erasure": {
+    "contacts": [7], "withdrawn": 2,
+    "sources": [{"source": "consent.Contact", "count": 1, "action": "anonymised"},
+                {"source": "registry.Job", "count": 1, "action": "deleted"},
+                {"source": "consent.Contact", "count": 1, "action": "some_new_action"}],
+}}
+
+
+def rows(page: str) -> list[set[str]]:
+    """The "label: value" parts of each innermost list item, whatever the order of the keys
+    (PostgreSQL's jsonb sorts them; SQLite keeps them as written)."""
+    return [set(item.split(", ")) for item in re.findall(r"<li>([^<]*)</li>", page)]
+
+
+@pytest.mark.parametrize("prefix, anonymised, deleted", [
+    ("", "données: contacts, nombre: 1, action: anonymisé", "données: tâches, nombre: 1, action: supprimé"),
+    ("/en", "data: contacts, count: 1, action: anonymised", "data: jobs, count: 1, action: deleted"),
+])
+def test_the_job_page_names_an_erasure_s_actions_in_the_active_language(client, dpo_user, prefix, anonymised,
+                                                                         deleted):
+    job = JobFactory(kind="rights_fulfil", status="done", params={"request_id": 3}, counts=ERASURE_COUNTS)
+    url = reverse("admin:registry_job_change", args=[job.pk])
+    client.force_login(dpo_user)
+    shown = rows(client.get(prefix + url).content.decode())
+    assert set(anonymised.split(", ")) in shown and set(deleted.split(", ")) in shown
+    assert any("action: some_new_action" in row for row in shown)  # a code without a label shows as it is
+    job.refresh_from_db()
+    assert job.counts == ERASURE_COUNTS  # the codes are the data: only their display changes
+
+
+def test_action_codes_read_in_french():
+    with translation.override("fr"):
+        html = readable_html({"sources": [{"action": code} for code in ("exported", "updated", "flagged", "objected",
+                                                                         "withdrawn")]})
+    for label in ("exporté", "rectifié", "limité", "opposition enregistrée", "consentement retiré"):
+        assert f"<li>action: {label}</li>" in html, label
