@@ -222,6 +222,10 @@ class ConsentState(models.Model):
                          condition=AUDIENCE_CONDITION, name="consent_state_grant_expiry_idx"),
         ]
 
+    def __str__(self) -> str:
+        # As a ledger event reads, e.g. "Jane Doe — Newsletter / Email — Granted" (active language).
+        return f"{self.contact} — {self.purpose} / {self.channel} — {self.get_status_display()}"
+
 
 class AudienceCountDelta(models.Model):
     """PostgreSQL: how many current-consent rows of a purpose x channel x purpose version are in

@@ -233,6 +233,20 @@ def test_a_consent_event_reads_with_labels_in_its_title(client, event, dpo_user)
     assert escape(french) in page  # the page's heading and breadcrumbs
 
 
+def test_a_current_consent_reads_like_its_events(client, event, dpo_user):
+    """'Jules Martin — Newsletter / Email — Granted', not 'ConsentState object (12)'."""
+    Contact.objects.filter(pk=event.contact_id).update(first_name="Jules", last_name="Martin")
+    state = ConsentState.objects.select_related("contact", "purpose", "channel").get()
+    with override("en"):
+        assert str(state) == f"Jules Martin — {event.purpose.name_en} / {event.channel.label_en} — Granted"
+    with override("fr"):
+        french = f"Jules Martin — {event.purpose.name_fr} / {event.channel.label_fr} — Consentement donné"
+        assert str(state) == french
+        client.force_login(dpo_user)
+        page = client.get(reverse("admin:consent_consentstate_change", args=[state.pk])).content.decode()
+    assert escape(french) in page and "ConsentState object" not in page
+
+
 def test_evidence_document_is_served_only_with_the_view_permission(client, event, staff_user):
     url = reverse("admin:consent_consentevent_evidence", args=[event.pk])
     page_url = reverse("admin:consent_consentevent_change", args=[event.pk])
