@@ -264,10 +264,14 @@ RIGHTS_REMINDER_DAYS = int(os.environ.get("RIGHTS_REMINDER_DAYS", "7"))
 PUBLIC_BASE_URL = os.environ.get("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
 REST_FRAMEWORK = {
+    # Token first: DRF takes WWW-Authenticate from the first class, so a call without credentials
+    # (or with a bad token) gets 401 + `WWW-Authenticate: Token` (design §4); with the session first
+    # it got 403. Without an Authorization header the token class passes, and a browser's session
+    # is read as before, CSRF enforced on unsafe methods.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
         # DRF's TokenAuthentication answered from the cache (no query per request once warm).
         "registry.api.authentication.CachedTokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["registry.api.permissions.RoleModelPermissions"],
     # DRF's defaults, with a JSON parser that answers a too deeply nested body with a 400.

@@ -219,8 +219,8 @@ def direct_post(request) -> HttpResponse | None:
     usual and gives its answer, error messages included."""
     if (request.content_type != "application/json"
             or request.headers.get("Accept", "").strip() not in _JSON_ACCEPTED
-            # The session comes first in the view (SessionAuthentication, with its CSRF check): a
-            # request that may carry one goes there.
+            # A request that may carry a session goes to the view, whose answer (a session user's,
+            # CSRF checked, when it has no token) the fast path does not try to reproduce.
             or settings.SESSION_COOKIE_NAME in request.COOKIES):
         return None
     try:

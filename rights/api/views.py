@@ -11,12 +11,9 @@ from django.db.models import Prefetch
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
-from rest_framework.authentication import SessionAuthentication
 from rest_framework.decorators import action
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 from rest_framework.response import Response
-
-from registry.api.authentication import CachedTokenAuthentication
 
 from .. import selectors, services
 from ..models import (
@@ -98,8 +95,6 @@ def _action_schema(body, summary: str, description: str, ok=s.RightsRequestDetai
 )
 class RightsRequestViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.CreateModelMixin,
                            viewsets.GenericViewSet):
-    # Token first: an anonymous call gets 401 with `WWW-Authenticate: Token`.
-    authentication_classes = [CachedTokenAuthentication, SessionAuthentication]
     permission_classes = [RightsRequestPermission]
     queryset = RightsRequest.objects.all()
     lookup_field = "reference"

@@ -423,15 +423,28 @@ def test_user_without_a_group_is_refused(django_user_model, alice, mailing):
 
 @pytest.mark.parametrize("method,url", [("get", CONTACTS), ("post", CONTACTS), ("get", EVENTS), ("post", EVENTS),
                                         ("get", CHECK + "?purpose=mailing&channel=email&contact_id=1")])
-def test_anonymous_is_refused(reference_data, method, url):
+def test_anonymous_is_asked_to_authenticate(reference_data, method, url):
+    """401, and how to authenticate (design §4): not 403, which says the caller is known but refused."""
     response = getattr(APIClient(), method)(url, {} if method == "post" else None, format="json")
-    assert response.status_code in (401, 403)
+    assert (response.status_code, response.get("WWW-Authenticate")) == (401, "Token")
+    assert set(response.json()) == {"detail"}
 
 
 def test_bad_token_is_refused(mailing):
     api = APIClient()
     api.credentials(HTTP_AUTHORIZATION="Token not-a-real-token")
-    assert check(api, contact_id=1).status_code in (401, 403)
+    for response in (check(api, contact_id=1), api.get(EVENTS),
+                     api.post(EVENTS, event_payload(contact_id=1), format="json")):
+        assert (response.status_code, response.get("WWW-Authenticate")) == (401, "Token")
+    assert not ConsentEvent.objects.exists()
+
+
+def test_a_valid_token_without_the_role_is_forbidden_not_unauthenticated(django_user_model, alice, mailing):
+    api = token_client(django_user_model.objects.create_user("nobody", password="x-2026-long!"))
+    for response in (check(api, contact_id=alice.pk), api.get(EVENTS),
+                     api.post(EVENTS, event_payload(contact_id=alice.pk), format="json")):
+        assert response.status_code == 403 and "WWW-Authenticate" not in response
+    assert not ConsentEvent.objects.exists()
 
 
 # --- bad input: 400 naming the field, never a 500 -------------------------------------------
