@@ -125,6 +125,8 @@ class PurposeInline(admin.StackedInline):
 class DataCategoryInline(admin.TabularInline):
     model = ActivityDataCategory
     extra = 0
+    # Each English text beside its French one, which the CNIL exports keep.
+    fields = ("category", "description", "description_en", "retention", "retention_en")
 
 
 class TransferInline(admin.TabularInline):
@@ -187,11 +189,11 @@ class ProcessingActivityAdmin(HistoryAdmin):
     list_display_links = ("reference", "name")
     list_filter = ("status", LegalBasisFilter, SpecialCategoryFilter, TransferFilter, "dpia_required",
                    "data_subject_categories")
-    search_fields = ("reference", "name", "description", "purposes__name_fr", "purposes__name_en", "purposes__slug")
+    search_fields = ("reference", "name", "name_en", "description", "purposes__name_fr", "purposes__name_en", "purposes__slug")
     filter_horizontal = ("data_subject_categories", "recipients", "processors", "security_measures")
     inlines = (PurposeInline, DataCategoryInline, TransferInline)
     fieldsets = (
-        (None, {"fields": ("reference", "name", "description", "status", "role", "owner_department",
+        (None, {"fields": ("reference", ("name", "name_en"), "description", "status", "role", "owner_department",
                            "joint_controllers", "started_on", "data_source")}),
         (_("People and recipients"), {"fields": ("data_subject_categories", "recipients", "processors")}),
         (_("Security and impact assessment"), {"fields": ("security_measures", "security_details",

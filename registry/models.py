@@ -263,7 +263,12 @@ class ProcessingActivity(models.Model):
         _("reference"), max_length=40, unique=True,
         validators=[RegexValidator(r"^[A-Za-z0-9][A-Za-z0-9._-]*$", _("Letters, digits, dot, dash, underscore."))],
     )
-    name = models.CharField(_("name"), max_length=255)
+    # The French name is also the register's (CSV and ODS for the CNIL are in French).
+    name = models.CharField(_("name (French)"), max_length=255)
+    name_en = models.CharField(
+        _("name (English)"), max_length=255, blank=True,
+        help_text=_("Shown to contacts reading in English; when blank, they see the French text."),
+    )
     description = models.TextField(_("description"), blank=True)
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.DRAFT)
     role = models.CharField(_("our role"), max_length=20, choices=Role.choices, default=Role.CONTROLLER)
@@ -302,14 +307,29 @@ class ProcessingActivity(models.Model):
     def __str__(self) -> str:
         return f"{self.reference} — {self.name}"
 
+    @property
+    def shown_name(self) -> str:
+        """The name contacts read (receipts, access export, register PDF): in the active language,
+        the French one when there is no English one."""
+        return shown_text(self.name, self.name_en)
+
 
 class ActivityDataCategory(models.Model):
     """A data category processed by an activity, with what it covers and how long it is kept."""
 
     activity = models.ForeignKey(ProcessingActivity, on_delete=models.CASCADE, related_name="data_category_links")
     category = models.ForeignKey(DataCategory, verbose_name=_("category"), on_delete=models.PROTECT)
-    description = models.CharField(_("description"), max_length=500, blank=True)
-    retention = models.CharField(_("retention"), max_length=255, blank=True)
+    # The French texts are also the register's (CSV and ODS for the CNIL are in French).
+    description = models.CharField(_("description (French)"), max_length=500, blank=True)
+    description_en = models.CharField(
+        _("description (English)"), max_length=500, blank=True,
+        help_text=_("Shown to contacts reading in English; when blank, they see the French text."),
+    )
+    retention = models.CharField(_("retention (French)"), max_length=255, blank=True)
+    retention_en = models.CharField(
+        _("retention (English)"), max_length=255, blank=True,
+        help_text=_("Shown to contacts reading in English; when blank, they see the French text."),
+    )
     history = HistoricalRecords()
 
     class Meta:
@@ -319,6 +339,16 @@ class ActivityDataCategory(models.Model):
 
     def __str__(self) -> str:
         return str(self.category)
+
+    @property
+    def shown_description(self) -> str:
+        """What the category covers, in the active language (the French text when there is no English one)."""
+        return shown_text(self.description, self.description_en)
+
+    @property
+    def shown_retention(self) -> str:
+        """How long the category is kept, in the active language (the French text when there is no English one)."""
+        return shown_text(self.retention, self.retention_en)
 
 
 class Transfer(models.Model):

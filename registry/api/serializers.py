@@ -119,7 +119,7 @@ class ActivitySerializer(serializers.ModelSerializer):
     class Meta:
         model = ProcessingActivity
         fields = (
-            "id", "reference", "name", "description", "status", "role", "joint_controllers", "owner_department",
+            "id", "reference", "name", "name_en", "description", "status", "role", "joint_controllers", "owner_department",
             "data_subject_categories", "recipients", "processors", "security_measures", "security_details",
             "data_source", "dpia_required", "dpia_done_on", "started_on", "created_at", "updated_at", "purposes",
             "data_categories", "transfers", "completeness_problems",
@@ -128,7 +128,8 @@ class ActivitySerializer(serializers.ModelSerializer):
 
     def get_data_categories(self, obj) -> list[dict]:
         return [{"category": link.category.code, "special_category": link.category.special_category,
-                 "description": link.description, "retention": link.retention}
+                 "description": link.description, "description_en": link.description_en,
+                 "retention": link.retention, "retention_en": link.retention_en}
                 for link in obj.data_category_links.all()]
 
     def get_transfers(self, obj) -> list[dict]:

@@ -4,7 +4,7 @@ from django.urls import reverse
 
 from registry.models import Purpose
 from tests.factories import ActivityFactory, PurposeFactory, channel, ref
-from registry.models import Country, Transfer, TransferSafeguard
+from registry.models import Country, DataCategory, Transfer, TransferSafeguard
 
 pytestmark = pytest.mark.django_db
 
@@ -59,6 +59,29 @@ def test_inline_text_change_needs_change_kind_then_bumps_version(client, dpo_use
     purpose.refresh_from_db()
     assert purpose.version == 2 and purpose.text_fr == "Texte v2"
     assert list(purpose.versions.values_list("version", flat=True)) == [2, 1]
+
+
+def test_dpo_writes_the_english_name_and_data_category_texts_beside_the_french_ones(client, dpo_user):
+    activity = ActivityFactory(name="Gestion des adhésions")
+    category = ref(DataCategory, "exp-identity", label_fr="État civil", label_en="Identity")
+    client.force_login(dpo_user)
+    url = reverse("admin:registry_processingactivity_change", args=[activity.pk])
+    page = client.get(url).content.decode()
+    assert all(f'name="{field}"' in page for field in ("name", "name_en"))
+    assert all(f'name="data_category_links-__prefix__-{field}"' in page
+               for field in ("description", "description_en", "retention", "retention_en"))
+    data = {**activity_post(activity, []), "name_en": "Membership records",
+            **inline_management("data_category_links", 1, 0),
+            "data_category_links-0-category": category.pk, "data_category_links-0-activity": activity.pk,
+            "data_category_links-0-description": "Nom, prénom", "data_category_links-0-description_en": "Surname, first name",
+            "data_category_links-0-retention": "3 ans", "data_category_links-0-retention_en": "3 years"}
+    response = client.post(url, data)
+    assert response.status_code == 302, response.context["errors"] if response.context else response
+    activity.refresh_from_db()
+    link = activity.data_category_links.get()
+    assert (activity.name, activity.name_en) == ("Gestion des adhésions", "Membership records")
+    assert (link.description, link.description_en, link.retention, link.retention_en) == (
+        "Nom, prénom", "Surname, first name", "3 ans", "3 years")
 
 
 def test_retiring_an_activity_retires_its_purposes(client, dpo_user):

@@ -4,8 +4,8 @@ import json
 import pytest
 from rest_framework.test import APIClient
 
-from registry.models import Job, Purpose
-from tests.factories import ActivityFactory, PurposeFactory, channel
+from registry.models import Job, ProcessingActivity, Purpose
+from tests.factories import ActivityDataCategoryFactory, ActivityFactory, PurposeFactory, channel
 
 pytestmark = pytest.mark.django_db
 
@@ -120,6 +120,18 @@ def test_activity_create_and_bad_reference(api):
                    format="json")
     assert bad.status_code == 400
     assert {"reference", "name", "status"} <= set(bad.json()["errors"])
+
+
+def test_activity_english_name_and_data_category_texts(api):
+    ok = api.post("/api/v1/registry/activities/", {"reference": "T-901", "name": "Paie", "name_en": "Payroll",
+                                                   "status": "active"}, format="json")
+    assert ok.status_code == 201, ok.content
+    assert (ok.json()["name"], ok.json()["name_en"]) == ("Paie", "Payroll")
+    ActivityDataCategoryFactory(activity=ProcessingActivity.objects.get(reference="T-901"),
+                                description="Nom", description_en="Name", retention="5 ans", retention_en="5 years")
+    (link,) = api.get("/api/v1/registry/activities/T-901/").json()["data_categories"]
+    assert (link["description"], link["description_en"], link["retention"], link["retention_en"]) == (
+        "Nom", "Name", "5 ans", "5 years")
 
 
 def test_register_export_formats_and_bad_format(api):
