@@ -8,7 +8,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.translation import override
 
-from registry.models import ProcessingActivity, Purpose, Transfer
+from registry.models import ActivityDataCategory, ProcessingActivity, Purpose, Transfer
 from registry.selectors import organisation_get
 
 from .models import CollectionForm
@@ -22,6 +22,9 @@ def _with_what_the_notice_shows(purposes: QuerySet[Purpose]) -> QuerySet[Purpose
         Prefetch("activity", queryset=ProcessingActivity.objects.prefetch_related(
             "recipients", "processors",
             Prefetch("transfers", queryset=Transfer.objects.select_related("country", "safeguard")),
+            # In the register's order, as the receipts list them.
+            Prefetch("data_category_links", queryset=ActivityDataCategory.objects.select_related("category").order_by(
+                "category__position", "category__code")),
         )),
     )
 

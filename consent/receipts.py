@@ -303,7 +303,7 @@ def _purpose_entry(event: ConsentEvent, version: PurposeVersion | None) -> dict[
         "version": event.purpose_version,
         "version_change": version.change_kind if version is not None else None,
         "version_date": _utc(version.created_at) if version is not None else None,
-        "activity": {"reference": activity.reference, "name": activity.name},
+        "activity": {"reference": activity.reference, "name": activity.shown_name},
         "legal_basis": {"code": purpose.legal_basis, "dpv": purpose.legal_basis_dpv,
                         "label": purpose.get_legal_basis_display() if purpose.legal_basis else ""},
         "legitimate_interest": purpose.shown_legitimate_interest,
@@ -314,7 +314,7 @@ def _purpose_entry(event: ConsentEvent, version: PurposeVersion | None) -> dict[
         "data_categories": [
             {"code": link.category.code, "label": link.category.label, "dpv": link.category.dpv_concept,
              "special_category": link.category.special_category, "sensitive": _is_sensitive(link.category),
-             "description": link.description, "retention": link.retention}
+             "description": link.shown_description, "retention": link.shown_retention}
             for link in categories
         ],
         "sensitive": any(_is_sensitive(link.category) for link in categories),
@@ -479,7 +479,7 @@ def receipt_kantara(*, event: ConsentEvent, base_url: str = DEFAULT_BASE_URL) ->
             "piiPrincipalId": _pii_principal(event.contact, event.channel)["identifier"],
             "piiControllers": controllers,
             "policyUrl": base_url.rstrip("/") + privacy_notice_path(purpose=event.purpose, language=language),
-            "services": [{"service": event.purpose.activity.name, "purposes": [purpose]}],
+            "services": [{"service": entry["activity"]["name"], "purposes": [purpose]}],
             "sensitive": entry["sensitive"],
             "spiCat": _kantara_pii(link for link in links if _is_sensitive(link.category)),
         }

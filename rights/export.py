@@ -727,7 +727,7 @@ def _information(infos: list[PurposeInfo], activities: dict[int, ProcessingActiv
         out.append({
             "slug": purpose.slug,
             "name": purpose.name,
-            "activity": {"reference": purpose.activity.reference, "name": purpose.activity.name},
+            "activity": {"reference": purpose.activity.reference, "name": purpose.activity.shown_name},
             "status": purpose.status,
             "legal_basis": {"code": purpose.legal_basis, "dpv": purpose.legal_basis_dpv,
                             "label": purpose.get_legal_basis_display() if purpose.legal_basis else ""},
@@ -735,7 +735,7 @@ def _information(infos: list[PurposeInfo], activities: dict[int, ProcessingActiv
             "direct_marketing": purpose.direct_marketing,
             "portable": info.portable,
             "data_categories": [{"code": link.category.code, "label": link.category.label,
-                                 "description": link.description, "retention": link.retention}
+                                 "description": link.shown_description, "retention": link.shown_retention}
                                 for link in links],
             "recipients": [{"name": r.name, "type": r.recipient_type.label,
                             "country": r.country.label if r.country else ""}

@@ -205,7 +205,7 @@ class _Builder:
         self.add({
             "@id": activity_id,
             "dct:identifier": activity.reference,
-            "dct:title": activity.name,
+            "dct:title": _texts(activity.name, activity.name_en),
             "dct:description": activity.description,
             "dct:created": _date(activity.created_at),
             "dct:modified": _date(activity.updated_at),

@@ -202,6 +202,31 @@ def test_the_legitimate_interest_is_told_in_the_page_language(client, marketing,
     assert "(Art. 6(1)(f)) — Solliciter nos donateurs" in notice_on(client.get("/en/forms/join/").content.decode())
 
 
+@pytest.mark.parametrize(("prefix", "data", "other"), [
+    ("", "Coordonnées — Courriel, téléphone (", "Email, phone"),
+    ("/en", "Data processed: Contact details — Email, phone (kept: 3 years from the last contact)", "Courriel")])
+def test_the_notice_tells_the_data_processed_and_how_long_it_is_kept_in_the_page_language(client, marketing, prefix,
+                                                                                          data, other):
+    f.ActivityDataCategoryFactory(
+        activity=marketing.news.activity,
+        category=f.data_category("exp-contact", label_fr="Coordonnées", label_en="Contact details"),
+        description="Courriel, téléphone", description_en="Email, phone",
+        retention="3 ans après le dernier contact", retention_en="3 years from the last contact")
+    notice = notice_on(client.get(f"{prefix}/forms/join/").content.decode())
+    assert data in notice and other not in notice
+    if not prefix:
+        assert "3 ans après le dernier contact" in notice and "3 years" not in notice
+
+
+def test_an_english_page_falls_back_on_the_french_data_category_texts(client, marketing):
+    f.ActivityDataCategoryFactory(
+        activity=marketing.news.activity,
+        category=f.data_category("exp-contact", label_fr="Coordonnées", label_en="Contact details"),
+        description="Courriel, téléphone", retention="3 ans après le dernier contact")
+    assert "Contact details — Courriel, téléphone (kept: 3 ans après le dernier contact)" in notice_on(
+        client.get("/en/forms/join/").content.decode())
+
+
 def test_an_english_page_falls_back_on_the_french_retention_note(client, marketing):
     Purpose.objects.filter(pk=marketing.news.pk).update(retention_note="Prescription : 3 ans")
     assert "Kept for: 36 months from last contact (Prescription : 3 ans)" in notice_on(

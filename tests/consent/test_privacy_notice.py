@@ -8,7 +8,7 @@ from consent import notices, receipts, services
 from consent.models import CollectionForm, CollectionFormItem
 from registry.models import ProcessingActivity, Purpose
 from tests.api_clients import client_for
-from tests.factories import OrganisationFactory
+from tests.factories import ActivityDataCategoryFactory, OrganisationFactory, data_category
 
 pytestmark = pytest.mark.django_db
 
@@ -35,6 +35,19 @@ def test_the_page_in_english(client, organisation, newsletter):
     body = response.content.decode()
     assert 'lang="en"' in body and newsletter.name_en in body and newsletter.text_en in body
     assert organisation.name in body and "Legal basis:" in body
+
+
+@pytest.mark.parametrize(("path", "shown", "other"), [
+    ("/privacy/newsletter/", ("Adresse électronique", "3 ans après le dernier envoi"), ("Email address", "3 years")),
+    ("/en/privacy/newsletter/", ("Email address", "3 years after the last mailing"), ("Adresse", "3 ans"))])
+def test_the_page_tells_the_data_category_texts_in_its_language(client, organisation, newsletter, path, shown, other):
+    ActivityDataCategoryFactory(
+        activity=newsletter.activity, category=data_category("exp-contact", label_fr="Coordonnées",
+                                                             label_en="Contact details"),
+        description="Adresse électronique", description_en="Email address",
+        retention="3 ans après le dernier envoi", retention_en="3 years after the last mailing")
+    body = client.get(path).content.decode()
+    assert all(text in body for text in shown) and not any(text in body for text in other)
 
 
 def test_the_notice_is_the_one_a_form_shows_for_the_purpose(organisation, newsletter, channels):

@@ -20,7 +20,7 @@ from django.test.utils import CaptureQueriesContext
 
 from consent import ledger, receipts, services
 from consent.models import ConsentEvent
-from registry.models import Organisation, Purpose
+from registry.models import Organisation, ProcessingActivity, Purpose
 from tests import factories as f
 
 pytestmark = pytest.mark.django_db
@@ -200,6 +200,32 @@ def test_json_receipt_is_in_the_language_of_the_transaction(organisation, newsle
     assert receipts.receipt_json(event=record(french, newsletter, channels["sms"]))["purposes"][0]["retention"][
         "note"] == "Prescription : 3 ans"
     assert receipt["pii_principal"]["identifier_type"] == "email"  # the contact has no phone
+
+
+def test_receipts_name_the_activity_and_tell_its_data_in_the_language_of_the_transaction(organisation, shared_purpose,
+                                                                                          channels):
+    activity = shared_purpose.activity
+    ProcessingActivity.objects.filter(pk=activity.pk).update(name_en="Outings and trips")
+    activity.data_category_links.filter(category__code="health").update(
+        description="Allergies alimentaires", description_en="Food allergies")
+    activity.data_category_links.filter(category__code="contact_details").update(retention_en="Length of the trip")
+    english = record(services.contact_create(email="en@example.org", language="en"), shared_purpose, channels["email"])
+    french = record(services.contact_create(email="fr@example.org"), shared_purpose, channels["email"])
+
+    def shown(event):
+        receipt, kantara = receipts.receipt_json(event=event), receipts.receipt_kantara(event=event)
+        assert errors(receipt_validator(), receipt) == [] and errors(kantara_validator(), kantara) == []
+        (purpose,) = receipt["purposes"]
+        data = {c["code"]: c for c in purpose["data_categories"]}
+        return (purpose["activity"]["name"], kantara["services"][0]["service"], data["health"]["description"],
+                data["contact_details"]["retention"])
+
+    assert shown(english) == ("Outings and trips", "Outings and trips", "Food allergies", "Length of the trip")
+    assert shown(french) == ("Sorties et voyages", "Sorties et voyages", "Allergies alimentaires", "Durée du voyage")
+    # No English text written: English readers get the French one.
+    ProcessingActivity.objects.filter(pk=activity.pk).update(name_en="")
+    activity.data_category_links.update(description_en="", retention_en="")
+    assert shown(english) == ("Sorties et voyages", "Sorties et voyages", "Allergies alimentaires", "Durée du voyage")
 
 
 def test_receipt_of_a_withdrawal_says_withdrawn(organisation, contact, newsletter, channels):

@@ -104,6 +104,16 @@ def test_one_process_per_purpose_with_its_legal_basis(register):
         assert (node, RDF.type, DPV.CommunicationForCustomerCare if purpose.dpv_purpose else DPV.Purpose) in graph
 
 
+def test_an_activity_is_titled_in_english_too_when_its_english_name_is_written(register):
+    _, (adhesions, newsletter) = register
+    m.ProcessingActivity.objects.filter(pk=adhesions.pk).update(name_en="Membership records")
+    graph = parse(json.loads(register_export(fmt="jsonld").content))
+    titles = {str(graph.value(node, DCT.identifier)): set(graph.objects(node, DCT.title))
+              for node in graph.subjects(DCT.title, None)}
+    assert titles["ADH-01"] == {Literal("Gestion des adhésions", lang="fr"), Literal("Membership records", lang="en")}
+    assert titles["NEWS-02"] == {Literal("Lettre d'information", lang="fr")}
+
+
 def test_every_vocabulary_term_is_defined_by_dpv(register, vocabulary):
     graph = parse(register_jsonld(organisation=register[0], activities=register[1]))
     assert vocabulary_terms_used(graph) >= {DPV.Process, DPV.hasPurpose, DPV.hasLegalBasis, EU_GDPR["A6-1-a"]}

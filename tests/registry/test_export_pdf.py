@@ -73,20 +73,23 @@ def register(db):
                 gdpr_article="Art. 46(2)(c)")
     usa = f.country("test-us", adequacy="adequate_certified", label_fr="États-Unis", label_en="United States")
 
-    adhesions = f.ActivityFactory(reference="ADH-01", name="Gestion des adhésions", dpia_required=True,
+    adhesions = f.ActivityFactory(reference="ADH-01", name="Gestion des adhésions", name_en="Membership records",
+                                  dpia_required=True,
                                   dpia_done_on=timezone.localdate() - timedelta(days=30))
     adhesions.data_subject_categories.add(members)
     adhesions.security_measures.add(encryption)
     adhesions.recipients.add(f.RecipientFactory(name="Trésorerie"))
     adhesions.processors.add(f.ProcessorFactory(name="HébergeurSûr SAS"))
-    f.ActivityDataCategoryFactory(activity=adhesions, category=identity, retention="Durée de l'adhésion + 3 ans")
-    f.ActivityDataCategoryFactory(activity=adhesions, category=health, description="Allergies (sorties)")
+    f.ActivityDataCategoryFactory(activity=adhesions, category=identity, retention="Durée de l'adhésion + 3 ans",
+                                  retention_en="Length of membership + 3 years")
+    f.ActivityDataCategoryFactory(activity=adhesions, category=health, description="Allergies (sorties)",
+                                  description_en="Allergies (outings)")
     f.TransferFactory(activity=adhesions, recipient_name="MailCloud Inc.", country=usa, safeguard=scc)
     f.PurposeFactory(activity=adhesions, slug="membership", name_fr="Gestion de l'adhésion",
                      name_en="Membership management", legal_basis="contract", channels=[email],
                      retention_note="Pièces comptables : 10 ans", retention_note_en="Accounting records: 10 years")
 
-    newsletter = f.ActivityFactory(reference="COM-02", name="Lettre d'information")
+    newsletter = f.ActivityFactory(reference="COM-02", name="Lettre d'information")  # no English name
     f.PurposeFactory(activity=newsletter, slug="newsletter", name_fr="Envoi de la lettre",
                      name_en="Sending the newsletter", legal_basis="consent", direct_marketing=True)
 
@@ -134,17 +137,20 @@ def test_pdf_has_contents_with_the_page_of_each_activity(register):
     toc_index = next(i for i, text in enumerate(texts) if text.startswith("Contents") or " Contents " in text)
     toc = texts[toc_index]
 
-    for activity in register["activities"]:
-        match = re.search(re.escape(f"{activity.reference} — {activity.name}") + r"[ .]*?(\d+)\b", toc)
-        assert match, f"{activity.reference} missing from the contents: {toc!r}"
+    with override("en"):
+        names = {activity.reference: activity.shown_name for activity in register["activities"]}
+    assert names["ADH-01"] == "Membership records"
+    for reference, name in names.items():
+        match = re.search(re.escape(f"{reference} — {name}") + r"[ .]*?(\d+)\b", toc)
+        assert match, f"{reference} missing from the contents: {toc!r}"
         page = int(match.group(1))
         # The number is the page where the activity's section starts (its heading is there).
-        assert f"{activity.reference} — {activity.name} Reference {activity.reference}" in texts[page - 1]
+        assert f"{reference} — {name} Reference {reference}" in texts[page - 1]
 
     # Bookmarks too, so a reader can jump to an activity.
     titles = list(outline_titles(reader.outline))
-    for activity in register["activities"]:
-        assert f"{activity.reference} — {activity.name}" in titles
+    for reference, name in names.items():
+        assert f"{reference} — {name}" in titles
 
 
 def test_pdf_in_english(register):
@@ -153,6 +159,11 @@ def test_pdf_in_english(register):
 
     assert page_texts(reader)[0].startswith("GDPR ARTICLE 30 Record of processing activities Controller")
     assert "Membership management" in text and "Gestion de l'adhésion" not in text
+    # The register's texts written in English too; the French ones where none is.
+    assert "ADH-01 — Membership records" in text and "Gestion des adhésions" not in text
+    assert "COM-02 — Lettre d'information" in text
+    assert "Length of membership + 3 years" in text and "Durée de l'adhésion" not in text
+    assert "Allergies (outings)" in text and "Allergies (sorties)" not in text
     assert "Accounting records: 10 years" in text and "Pièces comptables" not in text
     assert "Contract (Art. 6(1)(b))" in text
     assert "Legitimate interests (Art. 6(1)(f))" in text
@@ -170,6 +181,8 @@ def test_pdf_in_french_uses_the_french_labels(register):
     text = whole_text(render("fr"))
 
     assert "Gestion de l'adhésion" in text and "Membership management" not in text
+    assert "ADH-01 — Gestion des adhésions" in text and "Membership records" not in text
+    assert "Durée de l'adhésion + 3 ans" in text and "Allergies (sorties)" in text and "outings" not in text
     assert "Pièces comptables : 10 ans" in text and "Accounting records" not in text
     assert "Faire vivre l'association" in text and "Keeping the association" not in text
     assert "Données de santé" in text and "Chiffrement" in text and "États-Unis" in text

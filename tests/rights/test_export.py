@@ -22,7 +22,7 @@ from consent.models import CollectionForm, ConsentEvent
 from consent.services import contact_update
 from registry import services as registry_services
 from registry.datamap import PersonalField, datamap
-from registry.models import Job, Purpose
+from registry.models import Job, ProcessingActivity, Purpose
 from rights import export, services
 from rights.models import DownloadLink, RequestEvent, Status
 from tests.factories import (
@@ -463,6 +463,35 @@ def test_export_labels_follow_the_request_language(world, staff_user, django_cap
     assert section(data_fr, "consent.Contact")["fields"][0]["label"] == "courriel"
     offers_fr = {p["slug"]: p for p in data_fr["information"]["purposes"]}["exp-offers"]
     assert offers_fr["retention"].endswith("Prescription : 3 ans")
+
+
+def test_the_register_texts_follow_the_request_language(world, staff_user, django_capture_on_commit_callbacks):
+    """The activity's name and what its data categories cover and how long they are kept, in data.json and
+    the summary: English ones for an English request, the French ones while none is written."""
+    activity = world["offers"].activity
+    ProcessingActivity.objects.filter(pk=activity.pk).update(name="Offres aux clients", name_en="Offers to customers")
+    activity.data_category_links.update(description="Nom, prénom", description_en="Surname, first name",
+                                        retention="3 ans après la dernière commande",
+                                        retention_en="3 years after the last order")
+
+    def shown(language):
+        _job, archive = run_export(django_capture_on_commit_callbacks, staff_user, language=language)
+        offers = {p["slug"]: p for p in data_of(archive)["information"]["purposes"]}["exp-offers"]
+        (category,) = offers["data_categories"]
+        return (offers["activity"]["name"], category["description"], category["retention"],
+                pdf_text(archive.read("summary.pdf")))
+
+    french = ("Offres aux clients", "Nom, prénom", "3 ans après la dernière commande")
+    *english, text = shown("en")
+    assert tuple(english) == ("Offers to customers", "Surname, first name", "3 years after the last order")
+    assert "Offers to customers" in text and "3 years after the last order" in text
+    assert not any(french_text in text for french_text in french)
+    *in_french, text = shown("fr")
+    assert tuple(in_french) == french and "Offres aux clients" in text and "Offers to customers" not in text
+    ProcessingActivity.objects.filter(pk=activity.pk).update(name_en="")
+    activity.data_category_links.update(description_en="", retention_en="")
+    *fallback, text = shown("en")
+    assert tuple(fallback) == french and "Offres aux clients" in text
 
 
 # --- The data subject's document: their language, the register's purposes, readable file names ----------
