@@ -166,6 +166,7 @@ def test_register_details(demo):
 
     video = m.ProcessingActivity.objects.get(purposes__slug="video-surveillance")
     assert _codes(video.data_categories) == {"images"}
+    assert video.name_en == "CCTV of the premises" and video.data_category_links.get().retention_en == "30 days"
 
     for activity in m.ProcessingActivity.objects.all():
         assert activity.data_subject_categories.exists(), activity.reference
@@ -174,6 +175,9 @@ def test_register_details(demo):
         links = list(activity.data_category_links.all())
         assert links, activity.reference
         assert all(link.description and link.retention for link in links), activity.reference
+        # What contacts read of the register comes in English too (receipts, notices, access exports).
+        assert activity.name_en and activity.name_en != activity.name, activity.reference
+        assert all(link.description_en and link.retention_en for link in links), activity.reference
         # A processor receives the data: the CNIL sheet lists it among the recipients too.
         recipient_names = set(activity.recipients.values_list("name", flat=True))
         assert set(activity.processors.values_list("name", flat=True)) <= recipient_names, activity.reference
@@ -221,8 +225,15 @@ def test_rerun_restores_changed_demo_data(demo):
     integration.is_staff = True
     integration.save()
     m.Transfer.objects.filter(country__code="us").update(dpf_certified=False)
+    video = m.ProcessingActivity.objects.get(purposes__slug="video-surveillance")
+    m.ProcessingActivity.objects.filter(pk=video.pk).update(name_en="changed")
+    video.data_category_links.update(description_en="changed", retention_en="changed")
 
     seed()
+
+    video.refresh_from_db()
+    assert video.name_en == "CCTV of the premises"
+    assert video.data_category_links.get().description_en == "Images of the people filmed, date and time"
 
     newsletter.refresh_from_db()
     expected = next(p for a in ACTIVITIES for p in a["purposes"] if p["slug"] == "newsletter")
