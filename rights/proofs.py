@@ -22,7 +22,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import override
 
 from consent.normalise import keyed_digest
-from registry.readable import ACTION_LABELS
+from registry import readable
 from registry.selectors import organisation_get
 
 from .models import Kind, Proof, RecipientTask, RequestEvent, RightsRequest, Status
@@ -78,7 +78,7 @@ def _job_counts(request: RightsRequest) -> tuple[list[SourceLine], list[KeptLine
             label = str(item.get("source", ""))
             action = str(item.get("action", ""))
             sources.append(SourceLine(label, _source_name(label), int(item.get("count") or 0),
-                                      str(ACTION_LABELS.get(action, action))))
+                                      readable.action(action)))
         for item in counts.get("kept") or []:
             label = str(item.get("source", ""))
             kept.append(KeptLine(label, _source_name(label), int(item.get("count") or 0), str(item.get("reason", ""))))

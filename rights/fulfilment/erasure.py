@@ -44,7 +44,7 @@ from .rectification import purposes_served
 
 SUMMARY_KEY = "erasure"
 
-# Actions as the certificate and the admin name them (registry.readable.ACTION_LABELS).
+# Actions as the certificate and the admin name them (registry.readable.action).
 ANONYMISED, DELETED = "anonymised", "deleted"
 
 
