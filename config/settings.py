@@ -71,6 +71,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "registry.middleware.LocaleMiddleware",  # Django's, the API negotiating its language
     "django.middleware.common.CommonMiddleware",
+    # The API's common event POST answered here, without the middleware below (see the module).
+    "consent.api.middleware.DirectEventPostMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

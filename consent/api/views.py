@@ -107,20 +107,6 @@ class ConsentEventView(APIView):
 
     queryset = ConsentEvent.objects.all()  # the model whose permissions apply (view / add)
 
-    @classmethod
-    def as_view(cls, **initkwargs):
-        view = super().as_view(**initkwargs)
-
-        @functools.wraps(view)  # keeps what DRF and the schema read on it (cls, initkwargs, csrf_exempt)
-        def direct_or_view(request, *args, **kwargs):
-            if request.method == "POST":
-                response = direct_post(request)
-                if response is not None:
-                    return response
-            return view(request, *args, **kwargs)
-
-        return direct_or_view
-
     @extend_schema(
         operation_id="v1_consent_events_list",
         summary="Change feed of consent events",
@@ -211,7 +197,8 @@ _DIRECT_MAX_BODY = 4096
 
 
 def direct_post(request) -> HttpResponse | None:
-    """The API's most common write, without DRF's request cycle: a token client (the cached token
+    """The API's most common write, without DRF's request cycle (run by
+    ``consent.api.middleware``, before the middleware it does not need): a token client (the cached token
     authentication, the same model permission) posting a JSON body that names the contact by its
     address on the channel (services.consent_record_direct). The answer is the view's (status,
     body, headers; the session is never read, so no ``Vary: Cookie``). None whenever anything is

@@ -15,7 +15,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from consent import ledger, selectors, services
-from consent.api import views
+from consent.api import middleware, views
 from consent.api.views import direct_post
 from consent.models import ConsentEvent, ConsentState, Contact, SuppressionEntry
 from consent.normalise import suppression_digest
@@ -286,6 +286,41 @@ def test_the_answer_is_the_views_to_the_header(api, mailing, usual_only):  # noq
         assert fast.headers.get(header) == slow.headers.get(header), header
     # The token authenticates before the session is read: no Vary: Cookie on either path.
     assert fast.headers["Vary"] == slow.headers["Vary"]
+    assert int(fast.headers["Content-Length"]) == len(fast.content)  # CommonMiddleware ran on it too
+
+
+def test_the_direct_append_runs_as_a_middleware_before_those_it_does_not_need(settings):
+    """Its place in the stack is what makes the answer the view's: after the middleware whose headers
+    or checks the answer needs (security, language, CommonMiddleware), before CSRF, the session
+    user, messages, X-Frame-Options (applied by the middleware itself) and the history context."""
+    stack = settings.MIDDLEWARE
+    place = stack.index("consent.api.middleware.DirectEventPostMiddleware")
+    before = {"django.middleware.security.SecurityMiddleware", "django.contrib.sessions.middleware.SessionMiddleware",
+              "registry.middleware.LocaleMiddleware", "django.middleware.common.CommonMiddleware"}
+    after = {"django.middleware.csrf.CsrfViewMiddleware", "django.contrib.auth.middleware.AuthenticationMiddleware",
+             "django.contrib.messages.middleware.MessageMiddleware",
+             "django.middleware.clickjacking.XFrameOptionsMiddleware",
+             "simple_history.middleware.HistoryRequestMiddleware"}
+    assert before <= set(stack[:place]) and after <= set(stack[place + 1:])
+    assert set(stack) <= before | after | {stack[place], "whitenoise.middleware.WhiteNoiseMiddleware"}, \
+        "a new middleware: decide whether the direct answer needs it, and place it"
+
+
+@pytest.mark.parametrize("path, routed", [
+    (EVENTS, True), ("/api/v1/consent/events", False), ("/api/v1/consent/events/7/receipt/", False),
+    ("/api/v1/consent/check/", False), ("/api/v1/consent/contacts/", False), ("/api/v1/nowhere/events/", False),
+])
+def test_the_middleware_takes_the_events_path_only(path, routed):
+    assert middleware.is_events_path(path) is routed
+
+
+def test_other_methods_and_paths_go_through_the_stack(api, mailing, direct):  # noqa: F811
+    warm_notices(api, "mailing", direct=direct)
+    alice = ContactFactory(email="alice@example.org")
+    body = {"email": alice.email, "purpose": "mailing", "channel": "email", "action": "granted", "method": "api"}
+    assert api.put(EVENTS, body, format="json").status_code == 403  # the view's permission: no change
+    assert api.post("/api/v1/consent/check/", body, format="json").status_code in (403, 405)
+    assert direct == [] and not ConsentEvent.objects.filter(contact=alice).exists()
 
 
 def test_a_client_without_a_token_or_the_permission_goes_the_usual_way(api, rf, mailing, auditor_user, direct):  # noqa: F811
