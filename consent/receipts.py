@@ -214,17 +214,6 @@ def _is_sensitive(category: DataCategory) -> bool:
     return category.special_category or category.cnil_group in SENSITIVE_GROUPS
 
 
-def _retention_text(purpose: Purpose) -> str:
-    parts = []
-    if purpose.retention_months:
-        parts.append(ngettext("%(months)s month from %(start)s", "%(months)s months from %(start)s",
-                              purpose.retention_months)
-                     % {"months": purpose.retention_months, "start": purpose.get_retention_start_display()})
-    if purpose.shown_retention_note:
-        parts.append(purpose.shown_retention_note)
-    return "; ".join(parts)
-
-
 def _proof(event: ConsentEvent) -> dict[str, Any]:
     """What lets anyone check the record: the hash is SHA-256 over the domain tag, the previous hash
     and the canonical JSON of ``payload`` (see consent.ledger)."""
@@ -312,9 +301,8 @@ def _purpose_entry(event: ConsentEvent, version: PurposeVersion | None) -> dict[
         "consent_type": _consent_type(purpose, categories, transfers),
         "channels": [{"code": channel.code, "label": channel.label, "electronic": channel.electronic}],
         "data_categories": [
-            {"code": link.category.code, "label": link.category.label, "dpv": link.category.dpv_concept,
-             "special_category": link.category.special_category, "sensitive": _is_sensitive(link.category),
-             "description": link.shown_description, "retention": link.shown_retention}
+            {**link.shown_data(), "dpv": link.category.dpv_concept,
+             "special_category": link.category.special_category, "sensitive": _is_sensitive(link.category)}
             for link in categories
         ],
         "sensitive": any(_is_sensitive(link.category) for link in categories),
@@ -336,7 +324,7 @@ def _purpose_entry(event: ConsentEvent, version: PurposeVersion | None) -> dict[
             ],
         },
         "retention": {"months": purpose.retention_months, "start": purpose.retention_start,
-                      "note": purpose.shown_retention_note, "text": _retention_text(purpose)},
+                      "note": purpose.shown_retention_note, "text": purpose.shown_retention},
         "consent_validity_months": purpose.consent_validity_months,
         "expires_at": _utc(after.expires_at) if after is not None else None,
         "termination": _termination(event, purpose.consent_validity_months,

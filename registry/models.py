@@ -8,6 +8,7 @@ from django.db import models
 from django.utils import timezone
 from django.utils.translation import get_language
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from simple_history.models import HistoricalRecords
 
 from .validators import validate_siren
@@ -350,6 +351,12 @@ class ActivityDataCategory(models.Model):
         """How long the category is kept, in the active language (the French text when there is no English one)."""
         return shown_text(self.retention, self.retention_en)
 
+    def shown_data(self) -> dict[str, str]:
+        """The category as contacts read it (receipts, the access export): code, label, what it
+        covers and how long it is kept, in the active language."""
+        return {"code": self.category.code, "label": self.category.label,
+                "description": self.shown_description, "retention": self.shown_retention}
+
 
 class Transfer(models.Model):
     """A transfer of personal data outside the EU/EEA (GDPR Chapter V)."""
@@ -503,6 +510,21 @@ class Purpose(ShownText, models.Model):
         """The retention note in the active language, the French one when there is no English one.
         Not versioned, like the rest of the retention rule: only names and texts are (PurposeVersion)."""
         return shown_text(self.retention_note, self.retention_note_en)
+
+    @property
+    def shown_retention_period(self) -> str:
+        """The retention period in the active language, e.g. "36 months from last contact" ("" when
+        none is set). The one wording of the notice, the receipts, the access export and the register PDF."""
+        if not self.retention_months:
+            return ""
+        return ngettext("%(months)s month from %(start)s", "%(months)s months from %(start)s",
+                        self.retention_months) % {"months": self.retention_months,
+                                                  "start": self.get_retention_start_display()}
+
+    @property
+    def shown_retention(self) -> str:
+        """The period and the note, e.g. "36 months from last contact; Prescription : 3 ans"."""
+        return "; ".join(part for part in (self.shown_retention_period, self.shown_retention_note) if part)
 
     def __str__(self) -> str:
         return self.name

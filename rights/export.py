@@ -89,7 +89,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.formats import date_format
 from django.utils.text import capfirst
-from django.utils.translation import get_language, ngettext
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.utils.translation import override as translation_override
@@ -692,20 +692,6 @@ def _status_label(status: str) -> str:
 # --- Art. 15(1) information -----------------------------------------------------------------------
 
 
-def _retention(purpose: Purpose) -> str:
-    parts = []
-    if purpose.retention_months:
-        text = ngettext("%(months)s month", "%(months)s months", purpose.retention_months) % {
-            "months": purpose.retention_months}
-        if purpose.retention_start:
-            text = _("%(duration)s from %(start)s") % {"duration": text,
-                                                       "start": purpose.get_retention_start_display()}
-        parts.append(text)
-    if purpose.shown_retention_note:
-        parts.append(purpose.shown_retention_note)
-    return "; ".join(parts)
-
-
 def _transfer_safeguard(transfer) -> str:
     if transfer.safeguard is not None:
         text = transfer.safeguard.label
@@ -734,9 +720,7 @@ def _information(infos: list[PurposeInfo], activities: dict[int, ProcessingActiv
             "legitimate_interest": purpose.shown_legitimate_interest,
             "direct_marketing": purpose.direct_marketing,
             "portable": info.portable,
-            "data_categories": [{"code": link.category.code, "label": link.category.label,
-                                 "description": link.shown_description, "retention": link.shown_retention}
-                                for link in links],
+            "data_categories": [link.shown_data() for link in links],
             "recipients": [{"name": r.name, "type": r.recipient_type.label,
                             "country": r.country.label if r.country else ""}
                            for r in (activity.recipients.all() if activity else [])],
@@ -745,7 +729,7 @@ def _information(infos: list[PurposeInfo], activities: dict[int, ProcessingActiv
             "transfers": [{"recipient": t.recipient_name, "country": t.country.label,
                            "safeguard": _transfer_safeguard(t)}
                           for t in sorted(activity.transfers.all(), key=lambda t: t.pk)] if activity else [],
-            "retention": _retention(purpose),
+            "retention": purpose.shown_retention,
         })
     return out
 
