@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import functools
 
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.middleware.clickjacking import XFrameOptionsMiddleware
 from django.urls import Resolver404, resolve
 
@@ -26,6 +28,12 @@ def is_events_path(path: str) -> bool:
         return resolve(path).view_name == EVENTS_VIEW_NAME
     except Resolver404:
         return False
+
+
+@receiver(setting_changed, dispatch_uid="consent_api_events_path_urlconf")
+def _urlconf_changed(setting, **kwargs) -> None:
+    if setting == "ROOT_URLCONF":  # as Django clears its own resolvers (tests overriding the URLs)
+        is_events_path.cache_clear()
 
 
 class DirectEventPostMiddleware:

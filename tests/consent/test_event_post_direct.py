@@ -509,3 +509,9 @@ def test_a_shared_phone_is_refused_on_both_paths_and_a_sole_holder_is_appended_d
     assert fast.status_code == slow.status_code == 400 and fast.json() == slow.json()
     assert f"#{older.pk}, #{younger.pk}" in fast.json()["errors"]["phone"][0]
     assert not ConsentEvent.objects.filter(contact__in=[older, younger]).exists()
+
+
+def test_the_events_path_is_looked_up_again_under_other_urls(settings):
+    assert middleware.is_events_path(EVENTS)
+    settings.ROOT_URLCONF = "consent.urls"  # URLs without the API
+    assert not middleware.is_events_path(EVENTS)
