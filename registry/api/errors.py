@@ -52,12 +52,17 @@ def exception_handler(exc, context):
     return response
 
 
+def _detail(detail, status_code: int) -> HttpResponse:
+    """DRF's error shape, {"detail": message}, for the Django views that answer under the API."""
+    return HttpResponse(JSONRenderer().render({"detail": detail}), status=status_code,
+                        content_type="application/json")
+
+
 def page_not_found(request, exception):
     """Django's handler404 (config/urls.py). A path under the API that no view answers gets the
     API's 404, {"detail": ...} in JSON, instead of the public HTML page."""
     if request.path_info.startswith(PATH_PREFIX):
-        return HttpResponse(JSONRenderer().render({"detail": exceptions.NotFound.default_detail}),
-                            status=status.HTTP_404_NOT_FOUND, content_type="application/json")
+        return _detail(exceptions.NotFound.default_detail, status.HTTP_404_NOT_FOUND)
     return defaults.page_not_found(request, exception)
 
 
@@ -67,7 +72,5 @@ def csrf_failure(request, reason: str = ""):
     shape, never the HTML page. Elsewhere, the public page (registry.views.csrf_failure)."""
     if request.path_info.startswith(PATH_PREFIX):
         # Django's own sentence, from its catalogue; the reason is logged, not sent.
-        detail = _("CSRF verification failed. Request aborted.")
-        return HttpResponse(JSONRenderer().render({"detail": detail}), status=status.HTTP_403_FORBIDDEN,
-                            content_type="application/json")
+        return _detail(_("CSRF verification failed. Request aborted."), status.HTTP_403_FORBIDDEN)
     return views.csrf_failure(request, reason)
